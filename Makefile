@@ -1,0 +1,58 @@
+# One entry point for set-up, tests and benchmarks. Everything is installed
+# from this repository's own files into .venv (CPU torch pinned through
+# constraints.txt so that pip never pulls a CUDA build).
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+NPM    ?= npm
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+export PYTHONHASHSEED := 0
+
+JS_SRC := $(shell find js/src -name '*.ts' 2>/dev/null) js/build.mjs
+STATIC := xai_widgets/static/heatmap_overlay.js
+
+.PHONY: env js lab test test-py test-js test-nb test-browser bench clean
+
+env: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -c constraints.txt -e ".[dev]"
+	touch $@
+
+js/node_modules/.installed: js/package.json js/package-lock.json
+	cd js && $(NPM) ci --no-audit --no-fund
+	touch $@
+
+$(STATIC): js/node_modules/.installed $(JS_SRC)
+	cd js && $(NPM) run build
+
+js: $(STATIC)
+
+lab: env js
+	$(VENV)/bin/jupyter lab notebooks/
+
+test: env js test-py test-js test-nb test-browser
+
+test-py: env
+	$(PY) -m pytest tests/explain tests/widgets -q
+
+test-js: js
+	cd js && $(NPM) run typecheck && $(NPM) test
+
+test-nb: env js
+	$(PY) -m pytest --nbval-lax notebooks -q -p no:cacheprovider
+
+test-browser: env js
+	$(PY) -m pytest tests/browser -q -p no:cacheprovider
+
+bench: env js
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) js/node_modules xai_widgets/static

@@ -1,0 +1,31 @@
+"""xai_widgets: interpretability for PyTorch models, inside the notebook.
+
+>>> import xai_widgets as xw
+>>> attr = xw.integrated_gradients(model, images, target=None)   # doctest: +SKIP
+>>> xw.HeatmapOverlay(images, attr)                              # doctest: +SKIP
+"""
+from .attribution import Attribution
+from .explain import (
+    grad_cam,
+    input_x_gradient,
+    integrated_gradients,
+    occlusion,
+    saliency,
+    smoothgrad,
+)
+from .widgets import HeatmapOverlay, TextHeatmap
+from . import demo
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Attribution",
+    "saliency",
+    "input_x_gradient",
+    "integrated_gradients",
+    "smoothgrad",
+    "grad_cam",
+    "occlusion",
+    "HeatmapOverlay",
+    "TextHeatmap",
+]

@@ -1,0 +1,2 @@
+"""Placeholder: being written."""
+def grad_cam(*a, **k): raise NotImplementedError

@@ -1,0 +1,5 @@
+"""anywidget views. Each accepts an :class:`~xai_widgets.Attribution`."""
+from .heatmap_overlay import HeatmapOverlay
+from .text_heatmap import TextHeatmap
+
+__all__ = ["HeatmapOverlay", "TextHeatmap"]
