@@ -13,7 +13,7 @@ export TOKENIZERS_PARALLELISM := false
 export PYTHONHASHSEED := 0
 
 JS_SRC := $(shell find js/src -name '*.ts' 2>/dev/null) js/build.mjs
-STATIC := xai_widgets/static/heatmap_overlay.js
+STATIC := xai_widgets/static/heatmap_overlay.js xai_widgets/static/text_heatmap.js
 
 .PHONY: env js lab test test-py test-js test-nb test-browser bench clean
 
@@ -29,7 +29,7 @@ js/node_modules/.installed: js/package.json js/package-lock.json
 	cd js && $(NPM) ci --no-audit --no-fund
 	touch $@
 
-$(STATIC): js/node_modules/.installed $(JS_SRC)
+$(STATIC) &: js/node_modules/.installed $(JS_SRC)
 	cd js && $(NPM) run build
 
 js: $(STATIC)

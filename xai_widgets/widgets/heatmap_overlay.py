@@ -1,2 +1,402 @@
-"""Placeholder: being written."""
-class HeatmapOverlay: pass
+"""HeatmapOverlay: attribution maps over images, one panel per method."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import anywidget
+import numpy as np
+import traitlets
+
+from ..attribution import Attribution
+from . import _serialize as ser
+from ._traits import (
+    COLORMAPS,
+    REDUCTIONS,
+    SIGNS,
+    BoundedFloat,
+    Choice,
+    Index,
+    OptionalPair,
+    StrictBool,
+    WidgetTypeError,
+    WidgetValueError,
+    as_int,
+    check_options,
+)
+
+__all__ = ["HeatmapOverlay"]
+
+_ESM = ser.esm_path("heatmap_overlay")
+
+
+def as_images(image: Any) -> np.ndarray:
+    """Images as ``(N, H, W, 3)`` uint8 for display.
+
+    Accepts ``(H, W)``, ``(H, W, C)``, ``(C, H, W)``, ``(N, H, W)`` (grey batch),
+    ``(N, H, W, C)`` and ``(N, C, H, W)`` with C in 1/3/4 (alpha is dropped).
+    uint8 is shown as is; float (and other integer) images are min-max
+    normalised per image to [0, 255] — the widget shows the picture, not its
+    preprocessing.
+    """
+    a = ser.to_numpy(image, "image")
+    shape = a.shape
+    if a.ndim == 2:
+        a = a[None, :, :, None]
+    elif a.ndim == 3:
+        if a.shape[-1] in (1, 3, 4):
+            a = a[None]
+        elif a.shape[0] in (1, 3):
+            a = np.moveaxis(a, 0, -1)[None]
+        else:
+            a = a[..., None]
+    elif a.ndim == 4:
+        if a.shape[-1] in (1, 3, 4):
+            pass
+        elif a.shape[1] in (1, 3, 4):
+            a = np.moveaxis(a, 1, -1)
+        else:
+            raise WidgetValueError(
+                f"image of shape {shape}: expected (N, H, W, C) or (N, C, H, W) with C in (1, 3, 4)"
+            )
+    else:
+        raise WidgetValueError(
+            f"image of shape {shape}: expected (H, W), (H, W, 3), (3, H, W), (N, H, W, 3) or (N, 3, H, W)"
+        )
+    if a.shape[1] == 0 or a.shape[2] == 0 or a.shape[0] == 0:
+        raise WidgetValueError(f"image of shape {shape} is empty")
+    ser.check_finite(a, "image")
+    if a.shape[-1] == 4:
+        a = a[..., :3]
+    if a.shape[-1] == 1:
+        a = np.repeat(a, 3, axis=-1)
+    if a.dtype == np.uint8:
+        return np.ascontiguousarray(a)
+    if a.dtype == np.bool_:
+        return a.astype(np.uint8) * 255
+    f = a.astype(np.float64)
+    lo = f.min(axis=(1, 2, 3), keepdims=True)
+    hi = f.max(axis=(1, 2, 3), keepdims=True)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    return np.round((f - lo) / span * 255).astype(np.uint8)
+
+
+def _as_attribution(x: Any, what: str) -> Attribution:
+    if isinstance(x, Attribution):
+        return x
+    try:
+        import torch
+
+        tensor = isinstance(x, torch.Tensor)
+    except ImportError:  # pragma: no cover
+        tensor = False
+    if isinstance(x, (np.ndarray, list, tuple)) or tensor:
+        a = ser.to_numpy(x, what) if not isinstance(x, tuple) else x
+        if isinstance(a, np.ndarray) and a.ndim == 2:  # a single (H, W) map
+            a = a[None]
+        return Attribution.from_array(a)
+    raise WidgetTypeError(f"{what} must be an Attribution, an array/tensor, or a dict of them; got {type(x).__name__}")
+
+
+def reduce_map(values: np.ndarray, image_hw: tuple[int, int], reduce: str, what: str) -> np.ndarray:
+    """Attribution values to ``(N, h, w)`` maps: ``(N, C, H, W)`` reduced over C, ``(N, H, W)`` as is.
+
+    ``(N, H, W, C)`` (channels last, C <= 4) is recognised when ``(H, W)``
+    matches the image. ``reduce``: "sum" (default), "mean", or "absmax" (the
+    channel value with the largest magnitude, sign kept).
+    """
+    v = np.asarray(values)
+    if v.ndim == 4:
+        if v.shape[1:3] == tuple(image_hw) and v.shape[3] <= 4 and v.shape[1] > 4:
+            v = np.moveaxis(v, -1, 1)
+        v = v.astype(np.float64, copy=False)
+        if reduce == "sum":
+            v = v.sum(axis=1)
+        elif reduce == "mean":
+            v = v.mean(axis=1)
+        else:
+            idx = np.abs(v).argmax(axis=1)[:, None]
+            v = np.take_along_axis(v, idx, axis=1)[:, 0]
+    elif v.ndim != 3:
+        raise WidgetValueError(
+            f"{what} has values of shape {v.shape}; expected (N, C, H, W) or (N, H, W) image-shaped attributions"
+            + (" (select one output of a target='all' attribution first)" if v.ndim == 5 else "")
+        )
+    return v
+
+
+class HeatmapOverlay(anywidget.AnyWidget):
+    """Attribution heatmaps composited over their images.
+
+    Parameters
+    ----------
+    image : array or tensor
+        ``(H, W, 3)``, ``(3, H, W)``, ``(N, H, W, 3)`` or ``(N, 3, H, W)`` (grey
+        and RGBA too). uint8 is shown as is; float images in any range are
+        min-max normalised per image for display. ``None`` uses the first
+        attribution's ``data``.
+    attributions : Attribution, array, or dict ``{name: Attribution}``
+        One map per method; several methods are shown side by side, titled by
+        their names. Values ``(N, C, H, W)`` are reduced over channels
+        (``reduce``), ``(N, H, W)`` used as is; a coarser map (e.g. a raw
+        Grad-CAM grid) is bilinearly upsampled; any other size is an error.
+    opacity : float in [0, 1], default 0.6
+        Overlay opacity. Diverging colormaps blend in proportion to |value|
+        (zero stays transparent); sequential ones blend uniformly.
+    colormap : str, optional
+        A diverging map ("coolwarm", "bwr", "RdBu_r", "seismic", "PiYG") or a
+        sequential one ("viridis", "inferno", "magma", "plasma", "cividis",
+        "hot", "gray", "Reds", "Blues", "Greens"). Default: "coolwarm" for
+        signed maps (with ``sign="all"``), "inferno" otherwise.
+    sign : "all" | "positive" | "negative" | "absolute"
+    clip_percentile : float in (0, 100], default 99.5
+        The colour scale ends at this percentile of |values| (outliers saturate).
+    shared_scale : bool, default False
+        One colour scale for all methods (True) or one per map (False).
+    sample : int
+        The batch row shown (a selector appears when N > 1).
+    selected : (row, col) or None
+        The selected pixel, in ORIGINAL image pixels; set by clicking.
+    reduce : "sum" | "mean" | "absmax"
+        Channel reduction for ``(N, C, H, W)`` values.
+    max_size : int, default 512
+        Images/maps larger than this on a side are area-averaged down for the
+        browser (``display_shape``); ``selected`` stays in original pixels.
+    max_bytes : int, default 16 MiB
+        When the whole batch fits, every sample is sent at once; otherwise only
+        the current ``sample`` (changing it sends the new one).
+    dtype : "float32" | "float16"
+        Precision of the maps sent to the browser.
+    """
+
+    _esm = _ESM
+
+    # state the user reads and sets
+    sample = Index(0, what="sample").tag(sync=True)
+    selected = OptionalPair(what="selected", names=("row", "col")).tag(sync=True)
+    opacity = BoundedFloat(0.6, 0.0, 1.0, what="opacity").tag(sync=True)
+    colormap = Choice(COLORMAPS, "coolwarm", what="colormap").tag(sync=True)
+    sign = Choice(SIGNS, "all", what="sign").tag(sync=True)
+    clip_percentile = BoundedFloat(99.5, 0.0, 100.0, lo_open=True, what="clip_percentile").tag(sync=True)
+    shared_scale = StrictBool(False, what="shared_scale").tag(sync=True)
+
+    # description of the data (set once)
+    methods = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    n_samples = traitlets.Int(1).tag(sync=True)
+    image_shape = traitlets.Tuple(traitlets.Int(), traitlets.Int(), default_value=(0, 0)).tag(sync=True)
+    display_shape = traitlets.Tuple(traitlets.Int(), traitlets.Int(), default_value=(0, 0)).tag(sync=True)
+    max_size = traitlets.Int(512).tag(sync=True)
+
+    # binary payload: uint8 images (n, h, w, 3) and maps (n, M, h, w) for the samples in meta["samples"]
+    _image = traitlets.Bytes(b"").tag(sync=True)
+    _image_meta = traitlets.Dict().tag(sync=True)
+    _maps = traitlets.Bytes(b"").tag(sync=True)
+    _maps_meta = traitlets.Dict().tag(sync=True)
+    _sample_labels = traitlets.List(traitlets.Unicode()).tag(sync=True)
+
+    _OPTIONS = (
+        "opacity", "colormap", "sign", "clip_percentile", "shared_scale", "sample", "selected",
+        "reduce", "max_size", "max_bytes", "dtype",
+    )
+
+    def __init__(
+        self,
+        image: Any,
+        attributions: Any,
+        *,
+        opacity: float = 0.6,
+        colormap: str | None = None,
+        sign: str = "all",
+        clip_percentile: float = 99.5,
+        shared_scale: bool = False,
+        sample: int = 0,
+        selected: Any = None,
+        reduce: str = "sum",
+        max_size: int = 512,
+        max_bytes: int = 16 * 2**20,
+        dtype: str = "float32",
+        **kwargs: Any,
+    ) -> None:
+        check_options(type(self).__name__, kwargs, self._OPTIONS)
+        ser.require_bundle(_ESM)
+        if not isinstance(type(self)._esm, str) and isinstance(type(self)._esm, Path):
+            self._esm = _ESM.read_text(encoding="utf-8")  # bundle built after import
+        Choice(REDUCTIONS, what="reduce").validate(self, reduce)
+        Choice(("float32", "float16"), what="dtype").validate(self, dtype)
+        max_size = as_int(max_size, "max_size")
+        if max_size < 8:
+            raise WidgetValueError(f"max_size must be >= 8, got {max_size}")
+        self._max_bytes = as_int(max_bytes, "max_bytes")
+        self._dtype = dtype
+        self._reduce = reduce
+
+        # ------------------------------------------------------- attributions
+        if isinstance(attributions, Mapping):
+            if not attributions:
+                raise WidgetValueError("attributions is an empty dict; expected {name: Attribution}")
+            items = []
+            for k, v in attributions.items():
+                if not isinstance(k, str):
+                    raise WidgetTypeError(f"attribution names must be strings, got {type(k).__name__} {k!r}")
+                items.append((k, _as_attribution(v, f"attributions[{k!r}]")))
+        else:
+            a = _as_attribution(attributions, "attributions")
+            items = [(a.method, a)]
+        self._attributions = dict(items)
+
+        if image is None:
+            image = items[0][1].data
+            if image is None:
+                raise WidgetValueError("image is None and the attribution has no data; pass the image")
+        imgs = as_images(image)
+        n, H, W = imgs.shape[:3]
+
+        maps = []
+        for name, a in items:
+            what = f"attribution {name!r}"
+            if len(a) != n:
+                raise WidgetValueError(f"{what} has {len(a)} rows but the image batch has {n}")
+            ser.check_finite(a.values, f"{what} values")
+            m = reduce_map(a.values, (H, W), reduce, what)
+            h0, w0 = m.shape[1:]
+            if (h0, w0) != (H, W) and not (h0 <= H and w0 <= W):
+                raise WidgetValueError(
+                    f"{what} has spatial size {h0}x{w0} but the image is {H}x{W}; expected the image's size "
+                    f"or a coarser map (which is upsampled)"
+                )
+            maps.append(m.astype(np.float32, copy=False))
+        self._imgs = imgs
+        self._maps_full = maps
+        self._n = n
+        self._hw = (H, W)
+        dh, dw = ser.display_size(H, W, max_size)
+        self._disp = (dh, dw)
+        per_sample = dh * dw * 3 + len(maps) * dh * dw * (4 if dtype == "float32" else 2)
+        self._send_all = n * per_sample <= self._max_bytes
+
+        if colormap is None:
+            signed = any(bool((m < 0).any()) for m in maps)
+            colormap = "coolwarm" if signed and sign == "all" else "inferno"
+
+        labels = [str(i) for i in range(n)]
+        tgt = items[0][1].target
+        if tgt is not None and np.ndim(tgt) == 1 and len(tgt) == n and items[0][1].params.get("target") != "all":
+            labels = [f"{i} · target {int(t)}" for i, t in enumerate(tgt)]
+
+        # validate user state before the comm opens
+        sample = as_int(sample, "sample")
+        self._check_sample(sample)
+        sel = OptionalPair(what="selected").validate(self, selected)
+        self._check_selected(sel)
+
+        img_b, img_m, map_b, map_m = self._payload(sample)
+        super().__init__(
+            methods=[k for k, _ in items],
+            n_samples=n,
+            image_shape=(H, W),
+            display_shape=(dh, dw),
+            max_size=max_size,
+            _image=img_b,
+            _image_meta=img_m,
+            _maps=map_b,
+            _maps_meta=map_m,
+            _sample_labels=labels,
+            sample=sample,
+            selected=sel,
+            opacity=opacity,
+            colormap=colormap,
+            sign=sign,
+            clip_percentile=clip_percentile,
+            shared_scale=shared_scale,
+            **kwargs,
+        )
+
+    # ------------------------------------------------------------- payload
+    def _display_sample(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        dh, dw = self._disp
+        img = self._imgs[i]
+        if (dh, dw) != self._hw:
+            img = ser.area_resize(np.moveaxis(img, -1, 0).astype(np.float64), dh, dw)
+            img = np.clip(np.round(np.moveaxis(img, 0, -1)), 0, 255).astype(np.uint8)
+        out = []
+        for m in self._maps_full:
+            x = m[i]
+            if x.shape != self._hw:
+                x = ser.bilinear_resize(x, dh, dw)
+            elif (dh, dw) != self._hw:
+                x = ser.area_resize(x, dh, dw)
+            out.append(x)
+        return img, np.stack(out).astype(np.float32)
+
+    def _payload(self, sample: int) -> tuple[bytes, dict, bytes, dict]:
+        rows = list(range(self._n)) if self._send_all else [sample]
+        parts = [self._display_sample(i) for i in rows]
+        imgs = np.stack([p[0] for p in parts])
+        maps = np.stack([p[1] for p in parts])
+        img_b, img_m = ser.encode(imgs, "uint8", samples=rows)
+        map_b, map_m = ser.encode(maps, self._dtype, samples=rows)
+        return img_b, img_m, map_b, map_m
+
+    @traitlets.observe("sample")
+    def _on_sample(self, change: dict) -> None:
+        if getattr(self, "_send_all", True) or change["new"] in self._maps_meta.get("samples", []):
+            return
+        img_b, img_m, map_b, map_m = self._payload(change["new"])
+        with self.hold_sync():
+            self._image, self._image_meta, self._maps, self._maps_meta = img_b, img_m, map_b, map_m
+
+    # ---------------------------------------------------------- validation
+    def _check_sample(self, s: int) -> None:
+        n = getattr(self, "_n", None)
+        if n is not None and not 0 <= s < n:
+            raise WidgetValueError(f"sample must be in [0, {n - 1}] (the batch has {n} rows), got {s}")
+
+    def _check_selected(self, sel: Any) -> None:
+        if sel is None or not hasattr(self, "_hw"):
+            return
+        (r, c), (H, W) = sel, self._hw
+        if not (0 <= r < H and 0 <= c < W):
+            raise WidgetValueError(
+                f"selected pixel (row={r}, col={c}) is outside the {H}x{W} image; expected 0 <= row < {H}, 0 <= col < {W}"
+            )
+
+    @traitlets.validate("sample")
+    def _valid_sample(self, proposal: dict) -> int:
+        self._check_sample(proposal["value"])
+        return proposal["value"]
+
+    @traitlets.validate("selected")
+    def _valid_selected(self, proposal: dict) -> Any:
+        self._check_selected(proposal["value"])
+        return proposal["value"]
+
+    # ------------------------------------------------------------- helpers
+    @property
+    def reduce(self) -> str:
+        """Channel reduction used for ``(N, C, H, W)`` values (set at construction)."""
+        return self._reduce
+
+    @property
+    def attributions(self) -> dict:
+        """The attributions shown, ``{name: Attribution}``."""
+        return dict(self._attributions)
+
+    def values_at(self, row: int | None = None, col: int | None = None, sample: int | None = None) -> dict:
+        """Reduced attribution value per method at an ORIGINAL pixel (default: ``selected``, current ``sample``)."""
+        if row is None or col is None:
+            if self.selected is None:
+                raise ValueError("no pixel given and none selected")
+            row, col = self.selected
+        s = self.sample if sample is None else as_int(sample, "sample")
+        self._check_sample(s)
+        self._check_selected((as_int(row, "row"), as_int(col, "col")))
+        H, W = self._hw
+        out = {}
+        for name, m in zip(self.methods, self._maps_full):
+            h0, w0 = m.shape[1:]
+            out[name] = float(m[s, row * h0 // H, col * w0 // W])
+        return out
+
+    def __repr__(self) -> str:
+        H, W = self._hw
+        return f"HeatmapOverlay(methods={list(self.methods)!r}, samples={self._n}, image={H}x{W})"

@@ -1,2 +1,270 @@
-"""Placeholder: being written."""
-class TextHeatmap: pass
+"""TextHeatmap: tokens coloured by their attribution."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Sequence
+
+import anywidget
+import numpy as np
+import traitlets
+
+from ..attribution import Attribution
+from . import _serialize as ser
+from ._traits import (
+    COLORMAPS,
+    REDUCTIONS,
+    SIGNS,
+    BoundedFloat,
+    Choice,
+    Index,
+    OptionalIndex,
+    WidgetTypeError,
+    WidgetValueError,
+    as_int,
+    check_options,
+)
+
+__all__ = ["TextHeatmap", "token_layout"]
+
+_ESM = ser.esm_path("text_heatmap")
+
+FLAG_CONTINUATION = 1  # no space before the token (WordPiece "##x", SentencePiece piece without "▁")
+FLAG_SPECIAL = 2  # [CLS], [SEP], <s>, <|endoftext|> ... shown dimmed
+
+_SPECIAL = re.compile(r"^(\[[A-Z][A-Z_]*\]|</?s>|<\|[^|<>\s]{1,40}\|>|<(pad|unk|mask|bos|eos|cls|sep)>)$", re.IGNORECASE)
+
+
+def token_layout(tokens: Sequence[str]) -> tuple[list[str], list[int]]:
+    """Display text and flags per token.
+
+    WordPiece: ``"##ing"`` shows as ``"ing"`` joined to the previous token.
+    SentencePiece (``"▁word"``) and byte-level BPE (``"Ġword"``): the marker means
+    "space before"; pieces without it join the previous token. Special tokens
+    (``[CLS]``, ``[SEP]``, ``<s>``, ``<|endoftext|>`` ...) are flagged to be dimmed.
+    """
+    marker = None
+    if any(t.startswith("▁") for t in tokens):
+        marker = "▁"
+    elif any(t.startswith("Ġ") for t in tokens):
+        marker = "Ġ"
+    display, flags = [], []
+    for i, t in enumerate(tokens):
+        f = 0
+        d = t
+        if _SPECIAL.match(t):
+            f |= FLAG_SPECIAL
+        elif t.startswith("##") and len(t) > 2:
+            d = t[2:]
+            f |= FLAG_CONTINUATION
+        elif marker is not None:
+            if t.startswith(marker):
+                d = t[len(marker):] or " "
+            elif i > 0 and not (flags and flags[-1] & FLAG_SPECIAL):
+                f |= FLAG_CONTINUATION
+        if i == 0:
+            f &= ~FLAG_CONTINUATION
+        display.append(d)
+        flags.append(f)
+    return display, flags
+
+
+def _token_rows(tokens: Any, n: int, t: int) -> list[list[str]]:
+    if isinstance(tokens, str) or tokens is None:
+        raise WidgetTypeError(f"tokens must be a list of strings (or one list per row), got {type(tokens).__name__}")
+    if hasattr(tokens, "tolist") and not isinstance(tokens, list):
+        tokens = tokens.tolist()
+    tokens = list(tokens)
+    if tokens and all(isinstance(x, (list, tuple)) for x in tokens):
+        rows = [list(r) for r in tokens]
+        if len(rows) != n:
+            raise WidgetValueError(f"tokens has {len(rows)} rows but the attribution has {n}")
+    else:
+        rows = [tokens] * n
+    for i, r in enumerate(rows):
+        for tok in r:
+            if not isinstance(tok, str):
+                raise WidgetTypeError(f"tokens must be strings, got {type(tok).__name__} {tok!r} in row {i}")
+        if len(r) != t:
+            raise WidgetValueError(
+                f"tokens row {i} has {len(r)} tokens but the attribution has {t} values per row; they must match"
+            )
+    return [list(map(str, r)) for r in rows]
+
+
+class TextHeatmap(anywidget.AnyWidget):
+    """Tokens coloured by attribution value.
+
+    Parameters
+    ----------
+    tokens : list of str, or one list per row
+        ``None`` uses the attribution's ``feature_names``.
+    attribution : Attribution or array
+        Values ``(N, T)``, ``(T,)`` or ``(N, T, D)`` (reduced over D by ``reduce``,
+        default "sum" — e.g. embedding-layer attributions).
+    colormap : str, default "coolwarm"
+        Diverging maps use a symmetric scale around zero.
+    sign : "all" | "positive" | "negative" | "absolute"
+    clip_percentile : float in (0, 100], default 100
+        The colour scale ends at this percentile of |values| of the row.
+    sample : int
+        The row shown (a selector appears when N > 1).
+    token : int or None
+        The pinned token (click a token to pin/unpin it).
+    max_bytes : int, default 8 MiB
+        All rows are sent when they fit, otherwise only the current ``sample``.
+    """
+
+    _esm = _ESM
+
+    sample = Index(0, what="sample").tag(sync=True)
+    token = OptionalIndex(what="token").tag(sync=True)
+    colormap = Choice(COLORMAPS, "coolwarm", what="colormap").tag(sync=True)
+    sign = Choice(SIGNS, "all", what="sign").tag(sync=True)
+    clip_percentile = BoundedFloat(100.0, 0.0, 100.0, lo_open=True, what="clip_percentile").tag(sync=True)
+
+    method = traitlets.Unicode("").tag(sync=True)
+    n_samples = traitlets.Int(1).tag(sync=True)
+    n_tokens = traitlets.Int(0).tag(sync=True)
+
+    _tokens = traitlets.List().tag(sync=True)
+    _display = traitlets.List().tag(sync=True)
+    _flags = traitlets.List().tag(sync=True)
+    _values = traitlets.Bytes(b"").tag(sync=True)
+    _values_meta = traitlets.Dict().tag(sync=True)
+    _sample_labels = traitlets.List(traitlets.Unicode()).tag(sync=True)
+
+    _OPTIONS = ("colormap", "sign", "clip_percentile", "sample", "token", "reduce", "max_bytes")
+
+    def __init__(
+        self,
+        tokens: Any,
+        attribution: Any,
+        *,
+        colormap: str = "coolwarm",
+        sign: str = "all",
+        clip_percentile: float = 100.0,
+        sample: int = 0,
+        token: int | None = None,
+        reduce: str = "sum",
+        max_bytes: int = 8 * 2**20,
+        **kwargs: Any,
+    ) -> None:
+        check_options(type(self).__name__, kwargs, self._OPTIONS)
+        ser.require_bundle(_ESM)
+        if not isinstance(type(self)._esm, str) and isinstance(type(self)._esm, Path):
+            self._esm = _ESM.read_text(encoding="utf-8")
+        Choice(REDUCTIONS, what="reduce").validate(self, reduce)
+
+        if isinstance(attribution, Attribution):
+            attr = attribution
+            values = attr.values
+        else:
+            values = ser.to_numpy(attribution, "attribution")
+            attr = None
+        values = np.asarray(values)
+        if values.ndim == 1:
+            values = values[None]
+        if values.ndim == 3:
+            v = values.astype(np.float64)
+            values = v.sum(-1) if reduce == "sum" else v.mean(-1) if reduce == "mean" else np.take_along_axis(
+                v, np.abs(v).argmax(-1)[..., None], -1)[..., 0]
+        if values.ndim != 2:
+            raise WidgetValueError(
+                f"attribution values of shape {np.shape(values)}: expected (N, T), (T,) or (N, T, D) token attributions"
+            )
+        ser.check_finite(values, "attribution values")
+        if tokens is None:
+            tokens = attr.feature_names if attr is not None else None
+            if tokens is None:
+                raise WidgetValueError("tokens is None and the attribution has no feature_names; pass the tokens")
+        n, t = values.shape
+        rows = _token_rows(tokens, n, t)
+        self._rows = rows
+        self._layout = [token_layout(r) for r in rows]
+        self._vals = values.astype(np.float32)
+        self._n, self._t = n, t
+        self._max_bytes = as_int(max_bytes, "max_bytes")
+        self._send_all = n * t * 4 + sum(len("".join(r)) * 2 for r in rows) <= self._max_bytes
+        self._reduce = reduce
+        self._attribution = attr
+
+        sample = as_int(sample, "sample")
+        self._check_sample(sample)
+        token = OptionalIndex(what="token").validate(self, token)
+        self._check_token(token)
+
+        labels = [str(i) for i in range(n)]
+        if attr is not None and attr.target is not None and np.ndim(attr.target) == 1 and len(attr.target) == n:
+            labels = [f"{i} · target {int(x)}" for i, x in enumerate(attr.target)]
+        payload = self._payload(sample)
+        super().__init__(
+            method=attr.method if attr is not None else "",
+            n_samples=n,
+            n_tokens=t,
+            _sample_labels=labels,
+            sample=sample,
+            token=token,
+            colormap=colormap,
+            sign=sign,
+            clip_percentile=clip_percentile,
+            **payload,
+            **kwargs,
+        )
+
+    def _payload(self, sample: int) -> dict:
+        rows = list(range(self._n)) if self._send_all else [sample]
+        raw, meta = ser.encode(self._vals[rows], "float32", samples=rows)
+        return {
+            "_values": raw,
+            "_values_meta": meta,
+            "_tokens": [self._rows[i] for i in rows],
+            "_display": [self._layout[i][0] for i in rows],
+            "_flags": [self._layout[i][1] for i in rows],
+        }
+
+    @traitlets.observe("sample")
+    def _on_sample(self, change: dict) -> None:
+        if getattr(self, "_send_all", True) or change["new"] in self._values_meta.get("samples", []):
+            return
+        p = self._payload(change["new"])
+        with self.hold_sync():
+            for k, v in p.items():
+                setattr(self, k, v)
+
+    def _check_sample(self, s: int) -> None:
+        n = getattr(self, "_n", None)
+        if n is not None and not 0 <= s < n:
+            raise WidgetValueError(f"sample must be in [0, {n - 1}] (the batch has {n} rows), got {s}")
+
+    def _check_token(self, tok: Any) -> None:
+        t = getattr(self, "_t", None)
+        if tok is not None and t is not None and not 0 <= tok < t:
+            raise WidgetValueError(f"token must be None or in [0, {t - 1}] ({t} tokens per row), got {tok}")
+
+    @traitlets.validate("sample")
+    def _valid_sample(self, proposal: dict) -> int:
+        self._check_sample(proposal["value"])
+        return proposal["value"]
+
+    @traitlets.validate("token")
+    def _valid_token(self, proposal: dict) -> Any:
+        self._check_token(proposal["value"])
+        return proposal["value"]
+
+    @property
+    def tokens(self) -> list[list[str]]:
+        """The tokens, one list per row (as given)."""
+        return [list(r) for r in self._rows]
+
+    @property
+    def values(self) -> np.ndarray:
+        """The (reduced) values ``(N, T)``."""
+        return self._vals.copy()
+
+    @property
+    def reduce(self) -> str:
+        return self._reduce
+
+    def __repr__(self) -> str:
+        return f"TextHeatmap(method={self.method!r}, samples={self._n}, tokens={self._t})"

@@ -1,0 +1,225 @@
+"""HeatmapOverlay: validation, serialization, downsampling, state."""
+import numpy as np
+import pytest
+import torch
+import traitlets
+
+import xai_widgets as xw
+from xai_widgets.widgets import HeatmapOverlay
+from xai_widgets.widgets import _serialize as ser
+
+
+def rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+def img(n=2, h=16, w=20, seed=0):
+    return rng(seed).random((n, 3, h, w)).astype(np.float32)
+
+
+def attr(n=2, h=16, w=20, c=3, seed=1, method="ig"):
+    shape = (n, c, h, w) if c else (n, h, w)
+    return xw.Attribution.from_array(rng(seed).normal(size=shape), method=method)
+
+
+def maps_of(w):
+    return ser.decode(w._maps, w._maps_meta)
+
+
+def test_repr_is_deterministic():
+    w = HeatmapOverlay(img(), {"ig": attr(), "saliency": attr(c=0, method="saliency")})
+    assert repr(w) == "HeatmapOverlay(methods=['ig', 'saliency'], samples=2, image=16x20)"
+    assert repr(w) == repr(HeatmapOverlay(img(), {"ig": attr(), "saliency": attr(c=0)}))
+    bundle = w._repr_mimebundle_()
+    data = bundle[0] if isinstance(bundle, tuple) else bundle
+    assert data["text/plain"] == repr(w)  # what nbval compares
+
+
+def test_single_attribution_title_is_method_and_defaults():
+    w = HeatmapOverlay(img(1), attr(1, method="integrated_gradients"))
+    assert w.methods == ["integrated_gradients"]
+    assert (w.opacity, w.sign, w.clip_percentile, w.shared_scale, w.sample, w.selected) == (0.6, "all", 99.5, False, 0, None)
+    assert w.colormap == "coolwarm"  # signed values -> diverging
+    assert w.image_shape == (16, 20) and w.display_shape == (16, 20) and w.n_samples == 1
+
+
+def test_unsigned_maps_get_sequential_colormap():
+    w = HeatmapOverlay(img(1), xw.Attribution.from_array(np.abs(rng().normal(size=(1, 16, 20)))))
+    assert w.colormap == "inferno"
+
+
+def test_channel_reduction_sum_mean_absmax():
+    v = rng().normal(size=(2, 3, 16, 20))
+    a = xw.Attribution.from_array(v)
+    np.testing.assert_allclose(maps_of(HeatmapOverlay(img(), a))[:, 0], v.sum(1), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(maps_of(HeatmapOverlay(img(), a, reduce="mean"))[:, 0], v.mean(1), rtol=1e-6, atol=1e-6)
+    am = maps_of(HeatmapOverlay(img(), a, reduce="absmax"))[:, 0]
+    idx = np.abs(v).argmax(1)[:, None]
+    np.testing.assert_allclose(am, np.take_along_axis(v, idx, 1)[:, 0], rtol=1e-6)
+    with pytest.raises(ValueError, match="reduce"):
+        HeatmapOverlay(img(), a, reduce="max")
+
+
+def test_serialization_round_trip_images_and_maps():
+    images = (rng().random((2, 16, 20, 3)) * 255).astype(np.uint8)
+    v = rng(5).normal(size=(2, 16, 20))
+    w = HeatmapOverlay(images, {"a": v, "b": torch.tensor(-v)})
+    assert isinstance(w._maps, bytes) and isinstance(w._image, bytes)
+    got_img = np.frombuffer(w._image, np.uint8).reshape(w._image_meta["shape"])
+    np.testing.assert_array_equal(got_img, images)
+    got = np.frombuffer(w._maps, "<f4").reshape(w._maps_meta["shape"])
+    assert got.shape == (2, 2, 16, 20)
+    np.testing.assert_allclose(got[:, 0], v, rtol=1e-6)
+    np.testing.assert_allclose(got[:, 1], -v, rtol=1e-6)
+    assert w._maps_meta["samples"] == [0, 1]
+    # state carries bytes, not JSON lists
+    state = w.get_state()
+    assert isinstance(state["_maps"], (bytes, memoryview))
+
+
+def test_float16_option():
+    v = rng().normal(size=(1, 16, 20)) * 1e-4
+    w = HeatmapOverlay(img(1), v, dtype="float16")
+    assert w._maps_meta["dtype"] == "float16" and len(w._maps) == 16 * 20 * 2
+    np.testing.assert_allclose(maps_of(w)[0, 0], v[0], atol=np.abs(v).max() * 1e-3)
+
+
+def test_image_layouts_and_float_normalisation():
+    base = rng().random((16, 20, 3)) * 7 - 3  # any float range
+    v = rng().normal(size=(1, 16, 20))
+    for image in (base, np.moveaxis(base, -1, 0), base[None], np.moveaxis(base, -1, 0)[None], torch.tensor(base)):
+        w = HeatmapOverlay(image, v)
+        got = np.frombuffer(w._image, np.uint8).reshape(w._image_meta["shape"])[0]
+        expect = np.round((base - base.min()) / (base.max() - base.min()) * 255)
+        np.testing.assert_array_equal(got, expect)
+    gray = HeatmapOverlay(np.zeros((16, 20), np.uint8), v)
+    assert gray._image_meta["shape"] == [1, 16, 20, 3]
+
+
+def test_downsampling_above_cap_preserves_mean_and_maps_coordinates():
+    H, W = 300, 200
+    v = rng().normal(size=(1, 3, H, W))
+    image = (rng().random((1, H, W, 3)) * 255).astype(np.uint8)
+    w = HeatmapOverlay(image, v, max_size=100, selected=(299, 199))
+    assert w.display_shape == (100, 67) and w.image_shape == (300, 200) and w.max_size == 100
+    m = maps_of(w)[0, 0]
+    assert m.shape == (100, 67)
+    np.testing.assert_allclose(m.mean(), v.sum(1).mean(), rtol=1e-5, atol=1e-6)
+    img_small = np.frombuffer(w._image, np.uint8).reshape(w._image_meta["shape"])[0].astype(float)
+    assert abs(img_small.mean() - image.mean()) < 0.6
+    # a display pixel maps back into the original pixels it averages
+    r, c = ser.display_to_original(50.5, 33.5, w.display_shape, w.image_shape)
+    assert (r, c) == (151, 100)
+    w.selected = (r, c)
+    assert w.selected == (151, 100)  # original coordinates, not display
+
+
+def test_coarser_map_is_upsampled_and_larger_rejected():
+    w = HeatmapOverlay(img(1, 28, 28), rng().normal(size=(1, 7, 7)))
+    assert maps_of(w).shape == (1, 1, 28, 28)
+    with pytest.raises(ValueError, match="spatial size 32x32 but the image is 28x28"):
+        HeatmapOverlay(img(1, 28, 28), rng().normal(size=(1, 32, 32)))
+    with pytest.raises(ValueError, match="expected \\(N, C, H, W\\) or \\(N, H, W\\)"):
+        HeatmapOverlay(img(1, 28, 28), rng().normal(size=(1, 2, 3, 28, 28)))
+
+
+def test_batch_mismatch_nan_and_types():
+    with pytest.raises(ValueError, match="rows but the image batch has 2"):
+        HeatmapOverlay(img(2), attr(3))
+    bad = rng().normal(size=(2, 16, 20))
+    bad[0, 1, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        HeatmapOverlay(img(2), bad)
+    with pytest.raises(TypeError, match="Attribution, an array/tensor, or a dict"):
+        HeatmapOverlay(img(2), "ig")
+    with pytest.raises(TypeError, match="names must be strings"):
+        HeatmapOverlay(img(2), {1: attr()})
+    with pytest.raises(ValueError, match="empty dict"):
+        HeatmapOverlay(img(2), {})
+    with pytest.raises(ValueError, match="image of shape"):
+        HeatmapOverlay(np.zeros((2, 5, 16, 20, 3)), attr())
+
+
+def test_unknown_keyword_rejected():
+    with pytest.raises(TypeError, match="unexpected keyword argument.*opactiy"):
+        HeatmapOverlay(img(), attr(), opactiy=0.5)
+
+
+@pytest.mark.parametrize(
+    "name,value,exc,msg",
+    [
+        ("opacity", 1.5, ValueError, r"opacity must be in \[0, 1\]"),
+        ("opacity", -0.1, ValueError, "opacity"),
+        ("opacity", "high", TypeError, "opacity must be a number"),
+        ("colormap", "jet", ValueError, "unknown colormap 'jet'"),
+        ("colormap", 3, TypeError, "colormap must be a string"),
+        ("sign", "both", ValueError, "unknown sign 'both'"),
+        ("clip_percentile", 0, ValueError, "clip_percentile"),
+        ("clip_percentile", 101, ValueError, "clip_percentile"),
+        ("shared_scale", 1, TypeError, "shared_scale must be True or False"),
+        ("sample", 2, ValueError, r"sample must be in \[0, 1\]"),
+        ("sample", 1.0, TypeError, "sample must be an integer"),
+    ],
+)
+def test_trait_validation(name, value, exc, msg):
+    w = HeatmapOverlay(img(), attr())
+    with pytest.raises(exc, match=msg):
+        setattr(w, name, value)
+    with pytest.raises(traitlets.TraitError):  # also a TraitError
+        setattr(w, name, value)
+    with pytest.raises(exc, match=msg):
+        HeatmapOverlay(img(), attr(), **{name: value})
+
+
+def test_selected_validation_and_sync():
+    w = HeatmapOverlay(img(), attr())
+    w.selected = [3, 4]  # what the browser sends
+    assert w.selected == (3, 4)
+    w.selected = np.array([15, 19])
+    assert w.selected == (15, 19)
+    assert set(w.values_at()) == {"ig"}
+    np.testing.assert_allclose(w.values_at(3, 4)["ig"], attr().values.sum(1)[0, 3, 4], rtol=1e-6)
+    w.selected = None
+    assert w.selected is None
+    with pytest.raises(ValueError, match="outside the 16x20 image"):
+        w.selected = (16, 0)
+    with pytest.raises(ValueError, match="outside"):
+        w.selected = (-1, 0)
+    with pytest.raises(TypeError, match="pair"):
+        w.selected = (1, 2, 3)
+    with pytest.raises(TypeError, match="integer"):
+        w.selected = (1.5, 2)
+    with pytest.raises(ValueError, match="outside"):
+        HeatmapOverlay(img(), attr(), selected=(100, 100))
+
+
+def test_large_batch_sends_only_current_sample():
+    w = HeatmapOverlay(img(4), {"a": attr(4), "b": attr(4, seed=3)}, max_bytes=10_000)
+    assert w._maps_meta["samples"] == [0] and w._image_meta["samples"] == [0]
+    full = {k: v.values.sum(1) for k, v in {"a": attr(4), "b": attr(4, seed=3)}.items()}
+    w.sample = 2
+    assert w._maps_meta["samples"] == [2] and w._image_meta["samples"] == [2]
+    got = maps_of(w)[0]
+    np.testing.assert_allclose(got[0], full["a"][2], rtol=1e-6)
+    np.testing.assert_allclose(got[1], full["b"][2], rtol=1e-6)
+    small = HeatmapOverlay(img(4), attr(4))
+    assert small._maps_meta["samples"] == [0, 1, 2, 3]
+
+
+def test_image_none_uses_attribution_data_and_widget_helper():
+    images = img(2)
+    a = xw.Attribution.from_array(rng().normal(size=(2, 3, 16, 20)), images, method="ig")
+    assert HeatmapOverlay(None, a).image_shape == (16, 20)
+    assert isinstance(a.widget(), HeatmapOverlay)
+    with pytest.raises(ValueError, match="no data"):
+        HeatmapOverlay(None, attr())
+
+
+def test_sample_labels_show_targets():
+    a = xw.Attribution.from_array(rng().normal(size=(2, 16, 20)), target=[281, 7])
+    assert HeatmapOverlay(img(), a)._sample_labels == ["0 · target 281", "1 · target 7"]
+
+
+def test_esm_points_at_the_bundle():
+    w = HeatmapOverlay(img(1), attr(1))
+    assert "render" in w._esm and len(w._esm) > 1000
