@@ -1,2 +1,385 @@
-"""Placeholder: being written."""
-def grad_cam(*a, **k): raise NotImplementedError
+"""Grad-CAM and Grad-CAM++: class activation maps weighted by gradients.
+
+Grad-CAM (Selvaraju et al. 2017) weights each channel ``k`` of a layer's
+activations ``A`` by the spatial mean of the score's gradient ``g = dS/dA``::
+
+    w_k = mean_ij g_kij            cam = relu(sum_k w_k A_k)
+
+Grad-CAM++ (Chattopadhyay et al. 2018) uses the closed-form pixel weights
+obtained with the exp-of-score trick (second and third derivatives of
+``exp(S)`` written with powers of ``g``), as pytorch-grad-cam implements it::
+
+    alpha_kij = g_kij^2 / (2 g_kij^2 + (sum_ab A_kab) g_kij^3 + 1e-6)   (0 where g = 0)
+    w_k       = sum_ij alpha_kij relu(g_kij)
+    cam       = relu(sum_k w_k A_k)
+
+Choosing the layer (``layer=None``)
+-----------------------------------
+Without running the model, the graph is traced symbolically
+(``torch.fx``, convolutions kept as leaves) and the layer is the **last
+``nn.Conv2d`` (or subclass) whose output feeds the model's output**,
+preferring convolutions called once per forward pass (``nn.Conv1d`` for
+``(N, C, L)`` inputs, ``nn.Conv3d`` for ``(N, C, D, H, W)``). If tracing
+fails the rule falls back to the last such convolution in registration
+order (``model.named_modules()``). For EfficientNet-Lite0 both give
+``_conv_head``. When an attention module (``nn.MultiheadAttention`` or a
+class named ``*Attention``) is registered after that convolution (a vision
+transformer whose only conv is the patch embedding) there is no good
+automatic choice and a ``ValueError`` asks for ``layer=``.
+
+Token layers (vision transformers)
+----------------------------------
+When the inputs are images ``(N, C, H, W)`` and the layer outputs tokens
+``(N, T, D)``, the leading tokens (class/register/distillation tokens) are
+dropped: the fewest ``p`` such that ``T - p = h * w`` with ``h / w = H / W``
+(a perfect square for square images). The remaining tokens are read
+row-major as an ``(h, w)`` grid with ``D`` channels. For ViTs pick the first
+norm of the last block (e.g. ``"blocks.11.norm1"``): later layers only reach
+the head through the class token, so their gradients at patch tokens are 0.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..attribution import Attribution
+from ._core import (
+    OutputFn,
+    Target,
+    as_batch,
+    check_forward_kwargs,
+    check_model,
+    gather,
+    hooks,
+    model_as_found,
+    repeat_kwargs,
+    resolve_layer,
+    resolve_target,
+    to_scores,
+)
+
+__all__ = ["grad_cam"]
+
+_UPSAMPLE = ("bilinear", "bicubic", "nearest", "area")
+_EPS = 1e-6
+
+
+# ----------------------------------------------------------------- layers
+_CONV = {3: nn.Conv1d, 4: nn.Conv2d, 5: nn.Conv3d}
+
+
+class _ConvLeafTracer(torch.fx.Tracer):
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:  # noqa: D102
+        return isinstance(m, nn.modules.conv._ConvNd) or super().is_leaf_module(m, qualname)
+
+
+def _is_attention(m: nn.Module) -> bool:
+    name = type(m).__name__
+    return isinstance(m, nn.MultiheadAttention) or name.endswith("Attention")
+
+
+def _traced_conv_choice(model: nn.Module, conv: type) -> str | None:
+    """The last conv (execution order) that feeds the output, via torch.fx; None if tracing fails."""
+    try:
+        graph = _ConvLeafTracer().trace(model)
+    except Exception:  # noqa: BLE001 - dynamic models cannot be traced; fall back
+        return None
+    modules = dict(model.named_modules())
+    nodes = list(graph.nodes)
+    outputs = [n for n in nodes if n.op == "output"]
+    if not outputs:
+        return None
+    feeds: set = set()
+    stack = list(outputs)
+    while stack:
+        node = stack.pop()
+        if node in feeds:
+            continue
+        feeds.add(node)
+        stack.extend(node.all_input_nodes)
+    convs = [
+        n.target
+        for n in nodes
+        if n.op == "call_module" and n in feeds and isinstance(modules.get(n.target), conv)
+    ]
+    if not convs:
+        return None
+    counts = {t: sum(1 for n in nodes if n.op == "call_module" and n.target == t) for t in set(convs)}
+    once = [t for t in convs if counts[t] == 1]
+    return (once or convs)[-1]
+
+
+def _default_layer(model: nn.Module, input_dim: int) -> tuple[str, nn.Module]:
+    conv = _CONV.get(input_dim, nn.Conv2d)
+    named = list(model.named_modules())
+    convs = [(n, m) for n, m in named if isinstance(m, conv)]
+    if not convs:
+        raise ValueError(
+            f"layer=None looks for the last nn.{conv.__name__} (inputs have {input_dim} axes), but the model "
+            "has none; pass layer=<module or "
+            "dotted name> (for a vision transformer e.g. the last block's first norm, 'blocks.11.norm1')"
+        )
+    last_name = convs[-1][0]
+    after = named[[n for n, _ in named].index(last_name) + 1:]
+    attn = [
+        n for n, m in after
+        if not n.startswith(last_name + ".")
+        and _is_attention(m)
+    ]
+    if attn:
+        raise ValueError(
+            f"layer=None would pick the convolution {last_name!r}, but attention modules run after it "
+            f"(e.g. {attn[0]!r}); this looks like a vision transformer. Pass layer= explicitly, e.g. the "
+            "last block's first norm"
+        )
+    name = _traced_conv_choice(model, conv) or last_name
+    return resolve_layer(model, name)
+
+
+# ------------------------------------------------------------------- runs
+def _first_tensor(out: Any) -> tuple[torch.Tensor | None, Callable[[torch.Tensor], Any]]:
+    """The tensor a layer returns (or the first one of a tuple/list) and a way to put a replacement back."""
+    if isinstance(out, torch.Tensor):
+        return out, lambda t: t
+    if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
+        return out[0], lambda t: type(out)([t, *out[1:]]) if isinstance(out, list) else (t, *out[1:])
+    return None, lambda t: out
+
+
+def _run(model: nn.Module, module: nn.Module, x: torch.Tensor, kwargs: dict, output: OutputFn | None):
+    """One forward pass; returns (scores, activation leaf or None, number of calls of ``module``, bad type)."""
+    state: dict = {"calls": 0, "act": None, "bad": None}
+
+    def hook(_m, _inp, out):
+        state["calls"] += 1
+        if state["calls"] > 1:
+            return None
+        t, put_back = _first_tensor(out)
+        if t is None or not t.is_floating_point():
+            state["bad"] = type(out).__name__ if t is None else f"tensor of dtype {t.dtype}"
+            return None
+        leaf = t.detach().requires_grad_(True)
+        state["act"] = leaf
+        # a clone, so in-place ops after the layer (x += identity, ReLU(inplace)) do not touch the leaf
+        return put_back(leaf.clone())
+
+    with hooks(lambda: module.register_forward_hook(hook)):
+        scores = to_scores(model(x, **kwargs), output)
+    return scores, state["act"], state["calls"], state["bad"]
+
+
+def _token_grid(t: int, hw: tuple[int, ...] | None) -> tuple[int, int, int] | None:
+    """Fewest leading tokens ``p`` to drop so that ``t - p`` tokens form an (h, w) grid with the image's aspect."""
+    for p in range(t):
+        n = t - p
+        if hw is None or hw[0] == hw[1]:
+            s = math.isqrt(n)
+            if s * s == n:
+                return p, s, s
+            continue
+        H, W = hw
+        for h in range(1, n + 1):
+            if n % h == 0 and h * W == (n // h) * H:
+                return p, h, n // h
+    return None
+
+
+def _interp_mode(upsample: str, nd: int) -> str:
+    if upsample == "bilinear":
+        return {1: "linear", 2: "bilinear", 3: "trilinear"}[nd]
+    if upsample == "bicubic" and nd != 2:
+        raise ValueError(f"upsample='bicubic' needs a 2-D map, but the map has {nd} spatial axes")
+    return upsample
+
+
+def _cam(act: torch.Tensor, grad: torch.Tensor, plus_plus: bool, relu: bool) -> torch.Tensor:
+    """act, grad (N, C, *S) → cam (N, *S)."""
+    spatial = tuple(range(2, act.dim()))
+    if plus_plus:
+        g2 = grad * grad
+        g3 = g2 * grad
+        sum_a = act.sum(dim=spatial, keepdim=True)
+        alpha = g2 / (2 * g2 + sum_a * g3 + _EPS)
+        alpha = torch.where(grad != 0, alpha, torch.zeros_like(alpha))
+        weights = (alpha * grad.clamp(min=0)).sum(dim=spatial, keepdim=True)
+    else:
+        weights = grad.mean(dim=spatial, keepdim=True)
+    cam = (weights * act).sum(dim=1)
+    return cam.clamp(min=0) if relu else cam
+
+
+# ------------------------------------------------------------------ public
+def grad_cam(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    target: Target = None,
+    *,
+    layer: nn.Module | str | None = None,
+    plus_plus: bool = False,
+    output: OutputFn | None = None,
+    forward_kwargs: dict | None = None,
+    relu: bool = True,
+    upsample: str | None = "bilinear",
+) -> Attribution:
+    """Grad-CAM (or Grad-CAM++ with ``plus_plus=True``) maps for a batch of inputs.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Returns scores ``(N, K)`` (or anything ``output`` maps to them).
+    inputs : tensor ``(N, C, H, W)`` (or ``(N, C, *S)``)
+        The batch to explain.
+    target : None, int, one int per row, or ``"all"``
+        ``None`` explains each row's top class; ``"all"`` every output.
+    layer : module or dotted name, optional
+        Whose activations are weighted. ``None``: the last ``nn.Conv2d``
+        feeding the output (see the module docstring for the rule). The
+        layer must run exactly once per forward pass. Its output is
+        ``(N, C, h, w)`` or, for image inputs, tokens ``(N, T, D)`` that are
+        reshaped to a grid after dropping leading class/register tokens.
+    plus_plus : bool
+        Use Grad-CAM++ channel weights.
+    output : callable, optional
+        Maps the model's return value to ``(N, K)`` scores.
+    forward_kwargs : dict, optional
+        Extra model inputs; batched tensors are split with the rows.
+    relu : bool
+        Keep only the positive part of the map (the papers' choice).
+    upsample : ``"bilinear"``, ``"bicubic"``, ``"nearest"``, ``"area"`` or None
+        How the map is resized to the input's spatial size
+        (``F.interpolate``, ``align_corners=False``). ``None`` keeps the raw
+        map as ``values``.
+
+    Returns
+    -------
+    Attribution
+        ``values`` ``(N, H, W)`` (``(N, K, H, W)`` for ``target="all"``);
+        ``params["raw"]`` the low-resolution map ``(N, h, w)``
+        (``(N, K, h, w)``); ``params["layer"]`` the layer's name; ``outputs``
+        the target scores; ``method`` ``"grad_cam"`` or ``"grad_cam++"``.
+
+    Example
+    -------
+    >>> import xai_widgets as xw                                   # doctest: +SKIP
+    >>> model = xw.demo.efficientnet_lite0()                       # doctest: +SKIP
+    >>> x = xw.demo.preprocess(xw.demo.load_image("chelsea"))      # doctest: +SKIP
+    >>> cam = xw.grad_cam(model, x)                # layer "_conv_head"   # doctest: +SKIP
+    >>> cam.values.shape, cam.params["raw"].shape                  # doctest: +SKIP
+    ((1, 224, 224), (1, 7, 7))
+    """
+    # ------------------------------------------------ cheap checks first
+    model = check_model(model)
+    x = as_batch(inputs, model)
+    kwargs = check_forward_kwargs(forward_kwargs)
+    for flag, fname in ((plus_plus, "plus_plus"), (relu, "relu")):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise TypeError(f"{fname} must be a bool, got {flag!r}")
+    if upsample is not None and upsample not in _UPSAMPLE:
+        raise ValueError(f"upsample must be one of {_UPSAMPLE} or None, got {upsample!r}")
+    if output is not None and not callable(output):
+        raise TypeError(f"output must be a callable mapping the model's output to (N, K) scores, got {output!r}")
+    if isinstance(target, str) and target != "all":
+        raise ValueError(f"target must be None, an int, one int per row or 'all'; got {target!r}")
+    name, module = _default_layer(model, x.dim()) if layer is None else resolve_layer(model, layer)
+    n = x.shape[0]
+    image = x.dim() == 4
+
+    with model_as_found(model):
+        # ---------------------- one forward pass on one row: shapes, target, layer use
+        row0 = torch.zeros(1, dtype=torch.long, device=x.device)
+        scores, act, calls, bad = _run(model, module, x[:1], repeat_kwargs(kwargs, row0, n), output)
+        if calls == 0:
+            raise ValueError(f"layer {name!r} did not run in the model's forward pass")
+        if calls > 1:
+            raise ValueError(
+                f"layer {name!r} ({type(module).__name__}) ran {calls} times in one forward pass: the module "
+                "object is reused, so its activations are ambiguous. Pick a layer that runs once "
+                "(e.g. a convolution; EfficientNet-Lite reuses one ReLU6 per block)"
+            )
+        if bad is not None:
+            raise ValueError(f"layer {name!r} must output a floating-point tensor, got {bad}")
+        if act.shape[0] != 1:
+            raise ValueError(
+                f"layer {name!r} output has shape {tuple(act.shape)} for one input row; its first axis "
+                "must be the batch (sequence-first layers are not supported)"
+            )
+        tokens = None
+        if act.dim() == 3 and image:
+            tokens = _token_grid(act.shape[1], tuple(x.shape[2:]))
+            if tokens is None:
+                raise ValueError(
+                    f"layer {name!r} outputs {act.shape[1]} tokens, which cannot be read as an "
+                    f"(h, w) grid matching the image's {tuple(x.shape[2:])} aspect after dropping leading tokens"
+                )
+        elif act.dim() < 3:
+            raise ValueError(
+                f"layer {name!r} output has shape {tuple(act.shape)}: no spatial axes. Pick a convolutional "
+                "layer (N, C, h, w) or a token layer (N, T, D)"
+            )
+        spatial_nd = 2 if tokens is not None else act.dim() - 2
+        upsampled = upsample is not None and spatial_nd == x.dim() - 2
+        mode = _interp_mode(upsample, spatial_nd) if upsampled else None
+        if not scores.requires_grad:
+            raise ValueError(f"the model's scores do not depend on layer {name!r}: no gradient reaches it")
+        k = scores.shape[1]
+        if target is not None and not isinstance(target, str):
+            resolve_target(target, scores.new_zeros(n, k))  # range/length checks before the full batch
+
+        # ------------------------------------------------------------- full batch
+        if n > 1:
+            scores = act = None  # free the probe's graph first
+            scores, act, _, _ = _run(model, module, x, kwargs, output)
+        if scores.shape != (n, k):
+            raise ValueError(f"the model's scores have shape {tuple(scores.shape)}, expected ({n}, {k})")
+        tgt = resolve_target(target, scores)
+
+        def grid(a: torch.Tensor) -> torch.Tensor:
+            if tokens is None:
+                return a
+            p, h, w = tokens
+            return a[:, p:].reshape(a.shape[0], h, w, a.shape[2]).permute(0, 3, 1, 2)
+
+        outputs = (scores if isinstance(tgt, str) else gather(scores, tgt)).detach()
+        a_grid = grid(act.detach())
+        picks = range(k) if isinstance(tgt, str) else [None]
+        cams = []
+        for i, j in enumerate(picks):
+            sel = scores[:, j] if j is not None else gather(scores, tgt)
+            g = None
+            if sel.requires_grad:
+                (g,) = torch.autograd.grad(sel.sum(), act, retain_graph=i < len(picks) - 1, allow_unused=True)
+            if g is None:
+                raise ValueError(f"the model's scores do not depend on layer {name!r}: no gradient reaches it")
+            cams.append(_cam(a_grid, grid(g), plus_plus, relu))
+        del scores, act
+        raw = torch.stack(cams, dim=1) if isinstance(tgt, str) else cams[0]  # (N, [K,] *s)
+        del cams
+
+    lead = raw.shape[: 2 if isinstance(tgt, str) else 1]
+    if upsampled:
+        flat = raw.reshape(-1, 1, *raw.shape[len(lead):])
+        kw = {"align_corners": False} if mode in ("linear", "bilinear", "bicubic", "trilinear") else {}
+        values = F.interpolate(flat, size=tuple(x.shape[2:]), mode=mode, **kw).reshape(*lead, *x.shape[2:])
+    else:
+        values = raw
+    return Attribution(
+        values=values,
+        data=x,
+        target=torch.arange(k) if isinstance(tgt, str) else tgt,
+        outputs=outputs,
+        method="grad_cam++" if plus_plus else "grad_cam",
+        params={
+            "layer": name,
+            "plus_plus": bool(plus_plus),
+            "raw": raw.detach().cpu().numpy(),
+            "relu": bool(relu),
+            "upsample": upsample if upsampled else None,
+            "target": "all" if isinstance(tgt, str) else None,
+            "dropped_tokens": tokens[0] if tokens is not None else None,
+        },
+    )
