@@ -6,6 +6,9 @@
 """
 from .attribution import Attribution
 from .explain import (
+    exact_shap,
+    kernel_shap,
+    permutation_shap,
     grad_cam,
     input_x_gradient,
     integrated_gradients,
@@ -26,6 +29,9 @@ __all__ = [
     "smoothgrad",
     "grad_cam",
     "occlusion",
+    "exact_shap",
+    "kernel_shap",
+    "permutation_shap",
     "HeatmapOverlay",
     "TextHeatmap",
 ]

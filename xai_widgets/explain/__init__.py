@@ -2,6 +2,7 @@
 from .gradients import input_x_gradient, integrated_gradients, saliency, smoothgrad
 from .grad_cam import grad_cam
 from .occlusion import occlusion
+from .shapley import exact_shap, kernel_shap, permutation_shap
 
 __all__ = [
     "saliency",
@@ -10,4 +11,7 @@ __all__ = [
     "smoothgrad",
     "grad_cam",
     "occlusion",
+    "exact_shap",
+    "kernel_shap",
+    "permutation_shap",
 ]

@@ -1,0 +1,29 @@
+"""Shapley-value explainers on the interventional value function.
+
+``v(S) = E_b f(x_S, b_{not S})`` over a (weighted) background:
+
+* :func:`exact_shap` — every coalition (``2**M``), exact;
+* :func:`kernel_shap` — constrained weighted regression on sampled coalitions;
+* :func:`permutation_shap` — antithetic permutation sampling.
+
+All take ``f`` (a ``torch.nn.Module`` or numpy callable), ``x`` ``(N, ...)``
+and a background ``(B, ...)``, plus ``target=None, groups=None,
+batch_size=None, seed=0`` and return an :class:`~xai_widgets.Attribution`
+whose ``values`` add up to ``outputs - base_values``.
+"""
+from ._background import Background, summarize_background
+from ._groups import grid_groups, superpixel_groups, word_groups
+from .exact import exact_shap
+from .kernel import kernel_shap
+from .permutation import permutation_shap
+
+__all__ = [
+    "exact_shap",
+    "kernel_shap",
+    "permutation_shap",
+    "summarize_background",
+    "Background",
+    "grid_groups",
+    "superpixel_groups",
+    "word_groups",
+]

@@ -1,0 +1,285 @@
+"""Kernel SHAP: Shapley values as a weighted least-squares fit over sampled coalitions.
+
+Lundberg & Lee (2017): the Shapley values are the solution of
+
+    min_phi  sum_S k(S) (v(S) - v(∅) - sum_{j in S} phi_j)^2   s.t.  sum_j phi_j = v(full) - v(∅)
+
+with the Shapley kernel ``k(S) = (M-1) / (C(M,|S|) |S| (M-|S|))``. The sum
+runs over all ``2**M - 2`` proper coalitions; with ``samples`` fewer than
+that, coalitions are chosen as follows (Covert & Lee 2021, and
+``shap.KernelExplainer``'s scheme, made stratified):
+
+1. Coalition sizes are taken in complementary pairs ``(s, M-s)``, each pair
+   carrying the kernel's total mass ``∝ 1/(s(M-s))``. Starting from the
+   smallest sizes, a pair of sizes is enumerated completely when the budget
+   share its mass earns covers all its coalitions (as shap does).
+2. The remaining budget is split over the remaining sizes in proportion to
+   their mass (deterministically, largest remainder), and each size gets
+   that many *distinct* coalitions drawn uniformly, each drawn together with
+   its complement (paired/antithetic sampling).
+3. A coalition of size ``s`` gets weight ``mass(s) / n_s`` (``n_s`` = coalitions
+   of that size used), so every size keeps its exact kernel mass.
+
+The efficiency constraint is imposed exactly (the KKT system of the
+constrained least squares), so ``values`` always add up to
+``outputs - base_values``. All rows share the coalitions (one system,
+many right-hand sides).
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from ...attribution import Attribution
+from .._core import Target, check_positive_int
+from ._model import ShapleyProblem
+from .exact import all_coalitions
+
+__all__ = ["kernel_shap", "kernel_coalitions", "solve_constrained"]
+
+#: Enumerate-and-choose instead of rejection sampling below this many subsets.
+_ENUMERATE_LIMIT = 200_000
+
+
+def _distinct_subsets(m: int, s: int, n: int, rng: np.random.Generator, *, first: bool = False) -> np.ndarray:
+    """``n`` distinct random ``s``-subsets of ``m`` players → bool ``(n, m)``.
+
+    ``first=True`` draws only subsets containing player 0 (one per
+    complementary pair when ``s == m / 2``).
+    """
+    out = np.zeros((n, m), dtype=bool)
+    if n == 0:
+        return out
+    pool_m, pool_s, off = (m - 1, s - 1, 1) if first else (m, s, 0)
+    total = math.comb(pool_m, pool_s)
+    if total <= _ENUMERATE_LIMIT and (n * 4 >= total or total <= 4096):
+        combos = np.array(list(itertools.combinations(range(pool_m), pool_s)), dtype=np.int64).reshape(total, pool_s)
+        pick = combos[np.sort(rng.choice(total, size=n, replace=False))]
+        rows = np.repeat(np.arange(n), pool_s)
+        out[rows, pick.reshape(-1) + off] = True
+    else:
+        seen: set[bytes] = set()
+        got = 0
+        while got < n:
+            k = 2 * (n - got) + 8
+            order = np.argsort(rng.random((k, pool_m)), axis=1)[:, :pool_s]
+            cand = np.zeros((k, pool_m), dtype=bool)
+            cand[np.repeat(np.arange(k), pool_s), order.reshape(-1)] = True
+            for row in cand:
+                key = np.packbits(row).tobytes()
+                if key not in seen:
+                    seen.add(key)
+                    out[got, off:] = row
+                    got += 1
+                    if got == n:
+                        break
+    if first:
+        out[:, 0] = True
+    return out
+
+
+def _all_of_size(m: int, s: int) -> np.ndarray:
+    """Every ``s``-subset of ``m`` players → bool ``(C(m, s), m)``."""
+    combos = np.array(list(itertools.combinations(range(m), s)), dtype=np.int64).reshape(-1, s)
+    out = np.zeros((combos.shape[0], m), dtype=bool)
+    out[np.repeat(np.arange(combos.shape[0]), s), combos.reshape(-1)] = True
+    return out
+
+
+def _shapley_kernel(m: int, sizes: np.ndarray) -> np.ndarray:
+    """Kernel weight of one coalition of each size: ``(M-1) / (C(M,s) s (M-s))``."""
+    return np.array([(m - 1) / (math.comb(m, int(s)) * s * (m - s)) for s in sizes], dtype=np.float64)
+
+
+def kernel_coalitions(m: int, samples: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Choose at most ``samples`` proper coalitions of ``m`` players and their weights.
+
+    Returns ``(z, w, complete)``: bool ``(C, m)``, float ``(C,)`` summing to
+    1, and whether every proper coalition is present (then the fit is exact).
+    See the module docstring for the scheme.
+    """
+    if m < 2:
+        return np.zeros((0, m), dtype=bool), np.zeros(0), True
+    if samples >= 2**m - 2:
+        z = all_coalitions(m)[1:-1]
+        w = _shapley_kernel(m, z.sum(1))
+        return z, w / w.sum(), True
+
+    half = m // 2
+    strata = list(range(1, half + 1))
+    mass = {s: (m - 1) / (s * (m - s)) * (1 if 2 * s == m else 2) for s in strata}
+    count = {s: math.comb(m, s) * (1 if 2 * s == m else 2) for s in strata}
+    full: list[int] = []
+    left = samples
+    remaining = list(strata)
+    # 1. enumerate small sizes while their share of the budget covers them (shap's rule)
+    while remaining:
+        s = remaining[0]
+        share = left * mass[s] / sum(mass[r] for r in remaining)
+        if share >= count[s] - 1e-8:
+            full.append(s)
+            left -= count[s]
+            remaining.pop(0)
+        else:
+            break
+    # 2. split the rest over the remaining sizes (pairs), enumerating any that fill up
+    alloc: dict[int, int] = {}
+    while remaining:
+        pairs = left // 2
+        tot = sum(mass[r] for r in remaining)
+        raw = {r: pairs * mass[r] / tot for r in remaining}
+        base = {r: int(math.floor(raw[r])) for r in remaining}
+        extra = pairs - sum(base.values())
+        for r in sorted(remaining, key=lambda r: raw[r] - base[r], reverse=True)[:extra]:
+            base[r] += 1
+        over = [r for r in remaining if 2 * base[r] >= count[r]]
+        if not over:
+            alloc = base
+            break
+        for r in over:
+            full.append(r)
+            left -= count[r]
+            remaining.remove(r)
+    blocks: list[np.ndarray] = []
+    for s in full:
+        z = _all_of_size(m, s)
+        blocks += [z] if 2 * s == m else [z, ~z]
+    single = None  # an odd budget: one unpaired coalition in the largest sampled size
+    if left - 2 * sum(alloc.values()) == 1:
+        cands = [r for r in alloc if 2 * alloc[r] + 2 <= count[r]]
+        single = max(cands, key=lambda r: alloc[r]) if cands else None
+    for s, p in alloc.items():
+        k = p + (1 if s == single else 0)
+        if k == 0:
+            continue
+        if 2 * s == m:  # complementary pairs of equal size: one drawn per pair
+            z = _distinct_subsets(m, s, k, rng, first=True)
+            blocks += [z, ~z[:p]]
+        else:
+            z = _distinct_subsets(m, s, k, rng)
+            blocks += [z, ~z[:p]]
+    z = np.concatenate(blocks) if blocks else np.zeros((0, m), dtype=bool)
+    sizes = z.sum(1)
+    per_size = np.bincount(sizes, minlength=m + 1)
+    single_mass = np.array([(m - 1) / (s * (m - s)) if 0 < s < m else 0.0 for s in range(m + 1)])
+    w = single_mass[sizes] / per_size[sizes]
+    return z, w / w.sum(), False
+
+
+def solve_constrained(z: np.ndarray, w: np.ndarray, y: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """Weighted least squares ``y ≈ z @ phi`` subject to ``phi.sum(0) == total``.
+
+    ``z`` ``(C, M)``, ``w`` ``(C,)``, ``y`` ``(C, R)`` (one column per
+    right-hand side), ``total`` ``(R,)`` → ``phi`` ``(M, R)``. Solves the KKT
+    system ``[[Z'WZ, 1], [1', 0]] [phi; lam] = [Z'Wy; total]``; a rank-
+    deficient system (fewer coalitions than players) gets the minimum-norm
+    solution, which still meets the constraint.
+    """
+    m = z.shape[1]
+    zf = z.astype(np.float64)
+    zw = zf * w[:, None]
+    kkt = np.zeros((m + 1, m + 1))
+    kkt[:m, :m] = zw.T @ zf
+    kkt[:m, m] = 1.0
+    kkt[m, :m] = 1.0
+    rhs = np.concatenate([zw.T @ y, total[None, :]], axis=0)
+    try:
+        sol = np.linalg.solve(kkt, rhs)
+        if not np.isfinite(sol).all() or np.linalg.cond(kkt) > 1e12:
+            raise np.linalg.LinAlgError
+    except np.linalg.LinAlgError:
+        sol = np.linalg.lstsq(kkt, rhs, rcond=None)[0]
+    return sol[:m]
+
+
+def kernel_shap(
+    f: Any,
+    x: Any,
+    background: Any,
+    *,
+    samples: int = 2048,
+    target: Target = None,
+    groups: Any = None,
+    batch_size: int | None = None,
+    seed: int | None = 0,
+    feature_names: Any = None,
+) -> Attribution:
+    """Kernel SHAP: Shapley values from a constrained weighted regression on coalitions.
+
+    ``samples`` is the number of coalitions evaluated (shap's ``nsamples``),
+    each costing ``B`` model rows per explained row. With
+    ``samples >= 2**M - 2`` every coalition is enumerated and the result
+    equals :func:`exact_shap`; below that, complete small coalition sizes
+    come first and the rest are sampled, stratified by size and paired with
+    their complements (see the module docstring). The efficiency
+    constraint makes ``values`` add up to ``outputs - base_values`` exactly.
+
+    **Cost**: ``min(samples, 2**M - 2) × B × N`` model rows plus one
+    ``(M+1)``-square solve shared by all rows.
+
+    Parameters
+    ----------
+    f : torch.nn.Module or callable
+        Model (run on its device, left as found, no gradients) or a function
+        numpy ``(n, ...)`` → numpy ``(n,)``/``(n, K)``.
+    x : tensor or array ``(N, ...)``
+        Rows to explain.
+    background : tensor or array ``(B, ...)``, or a ``Background``
+        Reference rows; more than 100 are summarised by k-means to 50
+        weighted centres.
+    samples : int
+        Coalitions evaluated (>= 1; ``2 * M + 2048`` is a common choice).
+    target : None, int, one int per row, or ``"all"``
+        Output explained (``"all"`` → values ``(N, K, ...)``).
+    groups : label map, list of index lists, dict, or None
+        Players that move together; values spread evenly over members,
+        per-group values in ``group_values``.
+    batch_size : int, optional
+        Model rows per forward pass (default: about 2**19 input elements,
+        16 to 16384 rows; 16 for integer inputs such as token ids).
+    seed : int or None
+        Seeds the coalition sample (shared by all rows) and the background
+        summary.
+    feature_names : list of str, optional
+        One name per element of a row.
+
+    Returns
+    -------
+    Attribution
+        ``values`` like ``x`` (``(N, K, ...)`` for ``"all"``), ``outputs``,
+        ``base_values`` (``E_b f(b)``), ``delta`` (≈ 0 by construction);
+        ``params["coalitions"]`` is the number evaluated and
+        ``params["complete"]`` whether they were all of them.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from xai_widgets.explain.shapley import kernel_shap
+    >>> f = lambda a: a[:, 0] * a[:, 1] + a[:, 2]
+    >>> rng = np.random.default_rng(0)
+    >>> a = kernel_shap(f, rng.normal(size=(3, 3)), rng.normal(size=(20, 3)), samples=6)
+    >>> bool(np.allclose(a.delta, 0))
+    True
+    """
+    samples = check_positive_int(samples, "samples")
+    prob = ShapleyProblem(f, x, background, groups=groups, batch_size=batch_size, seed=seed, feature_names=feature_names)
+    prob.start(target)
+    m = prob.m
+    z, w, complete = kernel_coalitions(m, samples, prob.rng())
+    n, t = prob.n, prob.t
+    total = (prob.fx - prob.f0).cpu().numpy().reshape(n * t)
+    if m == 1:
+        phi = torch.as_tensor(total.reshape(n, t, 1))
+    else:
+        v = prob.values(z, desc="kernel_shap")  # (N, C, T)
+        y = (v - prob.f0[:, None, :]).permute(1, 0, 2).reshape(z.shape[0], n * t).cpu().numpy()
+        sol = solve_constrained(z, w, y, total)  # (M, N*T)
+        phi = torch.as_tensor(sol.T.reshape(n, t, m))
+    return prob.finish(
+        phi, method="kernel_shap",
+        params={"samples": samples, "coalitions": int(z.shape[0]), "complete": bool(complete)},
+    )

@@ -1,0 +1,115 @@
+"""Permutation SHAP: average marginal contributions along random orderings, antithetically.
+
+For an ordering ``π`` of the ``M`` players, player ``π_k`` receives
+``v({π_1..π_k}) - v({π_1..π_{k-1}})``; the Shapley value is the mean over
+all orderings. Each random permutation is used forwards and reversed
+(antithetic sampling, as ``shap.PermutationExplainer``), which cancels much
+of the variance for nearly additive models. Every ordering's contributions
+add up to ``v(full) - v(∅)``, so ``values`` are efficient exactly.
+Coalitions shared by several orderings (common for small ``M``) are
+evaluated once; all rows share the orderings.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from ...attribution import Attribution
+from .._core import Target, check_positive_int
+from ._model import ShapleyProblem
+
+__all__ = ["permutation_shap", "antithetic_orderings"]
+
+
+def antithetic_orderings(m: int, permutations: int, rng: np.random.Generator) -> np.ndarray:
+    """``permutations`` random orderings of ``m`` players, each followed by its reverse → ``(2P, m)``."""
+    perms = np.stack([rng.permutation(m) for _ in range(permutations)])
+    return np.stack([perms, perms[:, ::-1]], axis=1).reshape(2 * permutations, m)
+
+
+def permutation_shap(
+    f: Any,
+    x: Any,
+    background: Any,
+    *,
+    permutations: int = 10,
+    target: Target = None,
+    groups: Any = None,
+    batch_size: int | None = None,
+    seed: int | None = 0,
+    feature_names: Any = None,
+) -> Attribution:
+    """Permutation SHAP with antithetic orderings (each permutation and its reverse).
+
+    **Cost**: at most ``2 × permutations × (M - 1) × B × N`` model rows
+    (``M`` players, ``B`` background rows, ``N`` rows); coalitions repeated
+    across orderings are evaluated once. Exact for additive models at any
+    ``permutations``; efficient (``delta`` ≈ 0) by construction.
+
+    Parameters
+    ----------
+    f : torch.nn.Module or callable
+        Model (run on its device, left as found, no gradients) or a function
+        numpy ``(n, ...)`` → numpy ``(n,)``/``(n, K)``.
+    x : tensor or array ``(N, ...)``
+        Rows to explain.
+    background : tensor or array ``(B, ...)``, or a ``Background``
+        Reference rows; more than 100 are summarised by k-means to 50
+        weighted centres.
+    permutations : int
+        Random permutations (>= 1); each is also walked in reverse, so
+        ``2 × permutations`` orderings are averaged.
+    target : None, int, one int per row, or ``"all"``
+        Output explained (``"all"`` → values ``(N, K, ...)``).
+    groups : label map, list of index lists, dict, or None
+        Players that move together; values spread evenly over members,
+        per-group values in ``group_values``.
+    batch_size : int, optional
+        Model rows per forward pass (default: about 2**19 input elements,
+        16 to 16384 rows; 16 for integer inputs such as token ids).
+    seed : int or None
+        Seeds the permutations (shared by all rows) and the background summary.
+    feature_names : list of str, optional
+        One name per element of a row.
+
+    Returns
+    -------
+    Attribution
+        ``values`` like ``x`` (``(N, K, ...)`` for ``"all"``), ``outputs``,
+        ``base_values``, ``delta``; ``params["coalitions"]`` counts the
+        distinct coalitions evaluated.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from xai_widgets.explain.shapley import permutation_shap
+    >>> f = lambda a: 2 * a[:, 0] - a[:, 1]
+    >>> a = permutation_shap(f, np.ones((1, 2)), np.zeros((5, 2)), permutations=1)
+    >>> a.values.tolist()
+    [[2.0, -1.0]]
+    """
+    permutations = check_positive_int(permutations, "permutations")
+    prob = ShapleyProblem(f, x, background, groups=groups, batch_size=batch_size, seed=seed, feature_names=feature_names)
+    prob.start(target)
+    m, n, t = prob.m, prob.n, prob.t
+    orders = antithetic_orderings(m, permutations, prob.rng())  # (O, m)
+    o = orders.shape[0]
+    rank = np.argsort(orders, axis=1)  # rank[p, i] = position of player i in ordering p
+    # prefixes of length 1..m-1 (the empty and full coalitions are base_values and outputs)
+    prefix = rank[:, None, :] < np.arange(1, m)[None, :, None]  # (O, m-1, m)
+    uniq, inverse = np.unique(prefix.reshape(-1, m), axis=0, return_inverse=True)
+    v_u = prob.values(uniq, desc="permutation_shap")  # (N, U, T)
+    chain = v_u[:, torch.as_tensor(inverse.reshape(-1), device=v_u.device)].view(n, o, m - 1, t)
+    chain = torch.cat(
+        [prob.f0[:, None, None, :].expand(n, o, 1, t), chain, prob.fx[:, None, None, :].expand(n, o, 1, t)], dim=2
+    )  # (N, O, m+1, T)
+    steps = chain[:, :, 1:] - chain[:, :, :-1]  # (N, O, m, T): contribution of orders[p, k]
+    idx = torch.as_tensor(rank, device=steps.device)[None, :, :, None].expand(n, o, m, t)
+    by_player = steps.gather(2, idx)  # (N, O, m, T) in player order
+    phi = by_player.mean(1).permute(0, 2, 1)  # (N, T, m)
+    return prob.finish(
+        phi, method="permutation_shap",
+        params={"permutations": permutations, "orderings": o, "coalitions": int(uniq.shape[0])},
+    )
