@@ -100,7 +100,14 @@ def minilm(attn_implementation: str = "eager") -> tuple[Any, torch.nn.Module]:
     transformers = _need("transformers")
     path = str(pkg.get_model_path())
     tok = transformers.AutoTokenizer.from_pretrained(path)
-    model = transformers.AutoModel.from_pretrained(path, attn_implementation=attn_implementation)
+    # transformers draws a "Loading weights" progress widget; it is noise in a tutorial
+    was_enabled = transformers.utils.logging.is_progress_bar_enabled()
+    transformers.utils.logging.disable_progress_bar()
+    try:
+        model = transformers.AutoModel.from_pretrained(path, attn_implementation=attn_implementation)
+    finally:
+        if was_enabled:
+            transformers.utils.logging.enable_progress_bar()
     return tok, model.eval()
 
 

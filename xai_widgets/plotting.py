@@ -82,9 +82,10 @@ def plot_attribution(
             v = bilinear_resize(v, *hw)
         v = _signed(v, sign)
         vmax = _vmax(v, clip_percentile)
+        signed = sign == "all" and bool((v < 0).any())
         if cmap is None:
-            cmap = "coolwarm" if sign == "all" and (v < 0).any() else "inferno"
-        lo = -vmax if sign == "all" else 0.0
+            cmap = "coolwarm" if signed else "inferno"
+        lo = -vmax if signed else 0.0
         if img is not None:
             ax.imshow(img)
         im = ax.imshow(v, cmap=cmap, vmin=lo, vmax=vmax, alpha=alpha if img is not None else 1.0)
