@@ -40,6 +40,7 @@ the head through the class token, so their gradients at patch tokens are 0.
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Any, Callable
 
 import numpy as np
@@ -83,8 +84,24 @@ def _is_attention(m: nn.Module) -> bool:
     return isinstance(m, nn.MultiheadAttention) or name.endswith("Attention")
 
 
+# Tracing costs about as much as one forward pass of a small CNN, so the
+# choice is kept per model, keyed by its module structure (a changed model
+# is traced again).
+_TRACE_CACHE: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDictionary()
+
+
 def _traced_conv_choice(model: nn.Module, conv: type) -> str | None:
     """The last conv (execution order) that feeds the output, via torch.fx; None if tracing fails."""
+    signature = (conv, tuple((n, id(m)) for n, m in model.named_modules()))
+    cached = _TRACE_CACHE.get(model)
+    if cached is not None and signature in cached:
+        return cached[signature]
+    choice = _trace_conv_choice(model, conv)
+    _TRACE_CACHE.setdefault(model, {})[signature] = choice
+    return choice
+
+
+def _trace_conv_choice(model: nn.Module, conv: type) -> str | None:
     try:
         graph = _ConvLeafTracer().trace(model)
     except Exception:  # noqa: BLE001 - dynamic models cannot be traced; fall back
