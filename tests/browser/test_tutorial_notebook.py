@@ -57,5 +57,11 @@ def test_tutorial_runs_and_every_widget_draws(open_notebook, jupyter_server):
 
     errors = nb.page.locator(".jp-OutputArea-output", has_text="Error displaying widget")
     assert errors.count() == 0, errors.all_inner_texts()
+    shots = os.environ.get("XW_SCREENSHOTS")  # e.g. docs/ — refreshes the README's pictures
+    if shots:
+        overlays.first.scroll_into_view_if_needed()
+        overlays.first.screenshot(path=str(Path(shots) / "heatmap_overlay.png"))
+        if texts.count():
+            texts.first.screenshot(path=str(Path(shots) / "text_heatmap.png"))
     print(f"tutorial: ran in {ran:.0f}s, {n_views} widget views, {n} xw roots")
     nb.assert_no_page_errors()

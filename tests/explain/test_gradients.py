@@ -264,6 +264,9 @@ def test_output_function_and_bad_scores(linear_model, x6):
 
 
 def test_quadrature_rules_sum_to_one():
-    for m in G.IG_METHODS:
+    for m in G.QUADRATURE_RULES:
         a, w = G.quadrature(m, 5)
         assert abs(w.sum() - 1) < 1e-12 and a.min() >= 0 and a.max() <= 1
+    assert set(G.IG_METHODS) == set(G.QUADRATURE_RULES) | {"adaptive"}
+    with pytest.raises(ValueError, match="gausslegendre"):
+        G.quadrature("adaptive", 5)  # per-row points: no fixed rule
