@@ -16,7 +16,7 @@ from .explain import (
     saliency,
     smoothgrad,
 )
-from .widgets import HeatmapOverlay, TextHeatmap
+from .widgets import ForcePlot, HeatmapOverlay, TextHeatmap
 from . import demo
 
 __version__ = "0.1.0"
@@ -34,4 +34,5 @@ __all__ = [
     "permutation_shap",
     "HeatmapOverlay",
     "TextHeatmap",
+    "ForcePlot",
 ]

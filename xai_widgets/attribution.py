@@ -192,13 +192,110 @@ class Attribution:
             delta=_np(delta).reshape(-1) if delta is not None else None,
         )
 
+    # ------------------------------------------------------------- shap interop
+    def to_shap(self):
+        """This attribution as a ``shap.Explanation`` (so every shap plot accepts it).
+
+        ``values`` and ``data`` keep their shape, except that a ``target="all"``
+        attribution ``(N, K, ...)`` moves its output axis last, as shap does
+        (``(N, ..., K)``); ``base_values`` becomes ``(N,)`` (``(N, K)``);
+        ``feature_names`` and ``params["output_names"]`` pass through.
+        Needs the optional ``shap`` package.
+        """
+        try:
+            import shap
+        except ImportError as e:  # pragma: no cover - shap is a dev dependency
+            raise ImportError(
+                "Attribution.to_shap() needs the shap package, which is not installed: pip install shap"
+            ) from e
+        n = len(self)
+        values = np.asarray(self.values)
+        data = self.data
+        multi = self.params.get("target") == "all" and values.ndim >= 3
+        if multi:
+            values = np.moveaxis(values, 1, -1)
+        base = None
+        if self.base_values is not None:
+            b = np.asarray(self.base_values, dtype=np.float64)
+            if multi:
+                k = values.shape[-1]
+                base = np.broadcast_to(b.reshape(-1, k) if b.size % k == 0 and b.ndim >= 1 else b, (n, k)).copy()
+            else:
+                base = np.broadcast_to(b.reshape(-1) if b.size in (1, n) else b, (n,)).copy()
+        out_names = self.params.get("output_names")
+        return shap.Explanation(
+            values=values,
+            base_values=base,
+            data=data,
+            feature_names=list(self.feature_names) if self.feature_names is not None else None,
+            output_names=list(out_names) if out_names is not None else None,
+        )
+
+    @classmethod
+    def from_shap(cls, explanation: Any, *, method: str | None = None) -> "Attribution":
+        """Wrap a ``shap.Explanation`` as an ``Attribution`` (inverse of :meth:`to_shap`).
+
+        A single row (``values`` of shape ``(M,)``) gains a batch axis; a
+        multi-output explanation (``base_values`` ``(N, K)``, values
+        ``(N, ..., K)``) becomes a ``target="all"`` attribution ``(N, K, ...)``.
+        ``method`` defaults to ``"shap"``. Does not import shap.
+        """
+        if not (hasattr(explanation, "values") and hasattr(explanation, "base_values")):
+            raise TypeError(
+                f"from_shap() expects a shap.Explanation (with .values and .base_values), got {type(explanation).__name__}"
+            )
+        values = _np(explanation.values)
+        if values is None or values.dtype == object or not np.issubdtype(values.dtype, np.number):
+            raise TypeError("the explanation's values must be a numeric array (ragged/object values are not supported)")
+        base = _np(explanation.base_values)
+        data = getattr(explanation, "data", None)
+        data = None if data is None else np.asarray(data)
+        if values.ndim == 0:
+            raise ValueError("the explanation's values are a scalar; expected (N, M) or (M,)")
+        if values.ndim == 1:  # one row: explanation[i]
+            values = values[None]
+            base = None if base is None else base.reshape(1, *base.shape)
+            data = None if data is None or data.ndim == 0 else data[None]
+        n = values.shape[0]
+        if base is not None and base.ndim == 0:
+            base = np.full(n, float(base))
+        if data is not None and (data.ndim == 0 or data.shape[0] != n):
+            data = None  # shap allows unrelated data (e.g. a single background row)
+        params: dict = {}
+        out_names = getattr(explanation, "output_names", None)
+        if out_names is not None and not isinstance(out_names, str):
+            params["output_names"] = [str(o) for o in out_names]
+        elif isinstance(out_names, str):
+            params["output_names"] = [out_names]
+        multi = base is not None and base.ndim == 2 and values.ndim >= 3 and values.shape[-1] == base.shape[-1]
+        if multi:
+            values = np.moveaxis(values, -1, 1)
+            params["target"] = "all"
+        names = getattr(explanation, "feature_names", None)
+        if names is not None:
+            names = [str(f) for f in (names.tolist() if hasattr(names, "tolist") else names)]
+            if names and isinstance(names[0], (list, tuple)):  # pragma: no cover - per-row names
+                names = [str(f) for f in names[0]]
+        target = np.arange(base.shape[1], dtype=np.int64) if multi else None
+        return cls(
+            values=values,
+            data=data,
+            target=target,
+            base_values=base,
+            method=str(method) if method is not None else "shap",
+            params=params,
+            feature_names=names,
+        )
+
     # ---------------------------------------------------------------- views
     def plot(self, sample: int = 0, *, ax: Any = None, image: Any = None, **kwargs: Any):
         """Draw one row with matplotlib (a static fallback for every widget).
 
         Image-shaped values ``(N, C, H, W)``/``(N, H, W)`` are drawn as a
         heatmap over ``image`` (or ``data``); 1-D rows as coloured bars with
-        feature names. Returns the matplotlib ``Axes``.
+        feature names, as a force plot (``style="force"``: base value to
+        output, the default when the attribution has base values/outputs) or a
+        waterfall (``style="waterfall"``). Returns the matplotlib ``Axes``.
         """
         from .plotting import plot_attribution
 

@@ -1,9 +1,12 @@
 """Render both widgets in headless Chromium with a fake anywidget model.
 
 Usage (from the repo root, after `make js`):
-    .venv/bin/python js/dev/render_check.py [outdir]
+    .venv/bin/python js/dev/render_check.py [outdir] [--only force|heatmap]
 Writes screenshots (light + dark) to outdir (default /tmp/xw-shots) and
 prints any page errors. Not part of the test suite: a look-at-it check.
+The ForcePlot pages (force-*.png) show a single force plot with logit link
+(breast-cancer logistic regression, exact linear SHAP), a waterfall, and a
+stacked plot of 2,000 x 30 (time to first render printed).
 """
 from __future__ import annotations
 
@@ -33,7 +36,6 @@ body.light { background: #fff; --jp-layout-color1: #fff; --jp-layout-color2: #ee
   --jp-ui-font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; --jp-ui-font-size1: 13px; }
 .cell { margin-bottom: 18px; max-width: 980px; }
 </style></head><body class="THEME">
-<div class="cell" id="w0"></div><div class="cell" id="w1"></div><div class="cell" id="w2"></div>
 <script type="module">
 class FakeModel {
   constructor(state) { this.state = state; this.handlers = {}; this.saved = []; }
@@ -52,7 +54,10 @@ function revive(state) {
   }
   return state;
 }
-const specs = await (await fetch("states.json")).json();
+const specs = await (await fetch("STATES")).json();
+for (let i = 0; i < specs.length; i++) {
+  const d = document.createElement("div"); d.className = "cell"; d.id = "w" + i; document.body.appendChild(d);
+}
 window.models = []; window.cleanups = [];
 for (let i = 0; i < specs.length; i++) {
   const mod = await import("./" + specs[i].bundle);
@@ -104,16 +109,98 @@ def widgets():
     return [("heatmap_overlay.js", hm), ("text_heatmap.js", th), ("heatmap_overlay.js", hm1)]
 
 
+def breast_cancer_shap():
+    """Logistic regression on sklearn's breast cancer data and its exact (linear) SHAP values, in log-odds."""
+    try:
+        from sklearn.datasets import load_breast_cancer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.preprocessing import StandardScaler
+    except ImportError:  # pragma: no cover
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(569, 30))
+        return X, X * rng.normal(size=30) * 0.3, np.zeros(569), [f"x{i}" for i in range(30)]
+    ds = load_breast_cancer()
+    X = ds.data
+    Z = StandardScaler().fit_transform(X)
+    clf = LogisticRegression(max_iter=2000, C=0.3).fit(Z, ds.target)
+    w = clf.coef_[0]
+    phi = w * (Z - Z.mean(0))
+    base = np.full(len(X), float(clf.intercept_[0] + w @ Z.mean(0)))
+    return X, phi, base, list(ds.feature_names)
+
+
+def force_widgets():
+    X, phi, base, names = breast_cancer_shap()
+    names = list(names)
+    names[3] = "<img src=x onerror=alert(1)> area"
+    a = xw.Attribution.from_array(phi, X, base_values=base, feature_names=names, method="linear SHAP (log-odds)")
+    single = xw.ForcePlot(a[7], link="logit")
+    water = xw.ForcePlot(a, mode="waterfall", index=7, link="logit")
+    rng = np.random.default_rng(0)
+    # 2,000 x 30: four clusters of explanation patterns plus noise
+    centers = rng.normal(size=(4, 30)) * rng.random(30) * 0.6
+    lab = rng.integers(0, 4, 2000)
+    v = centers[lab] + rng.normal(size=(2000, 30)) * 0.08
+    stacked = xw.ForcePlot(xw.Attribution.from_array(v, rng.normal(size=(2000, 30)), base_values=0.2,
+                                                     feature_names=[f"feature {i}" for i in range(30)]), index=100)
+    return [single, water, stacked]
+
+
+def force_checks(browser, port, theme, out):
+    page = browser.new_page(viewport={"width": 1000, "height": 1300}, device_scale_factor=1)
+    errors, dialogs = [], []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(f"http://127.0.0.1:{port}/force-{theme}.html")
+    page.wait_for_function("window.done === true")
+    page.wait_for_function("document.querySelectorAll(\".xw-force-plot[data-xw-ready='1']\").length === 3")
+    ms = page.evaluate("[...document.querySelectorAll('.xw-force-plot')].map(e => e.getAttribute('data-xw-render-ms'))")
+    n_img = page.evaluate("document.querySelectorAll('.xw-force-plot img').length")
+    feats = page.locator("#w0 .xw-feature").all_text_contents()
+    # hover the stacked plot, click a sample, select a feature in the single plot
+    c = page.locator("#w2 canvas.xw-force-canvas")
+    box = c.bounding_box()
+    geo = c.evaluate("e => [+e.dataset.plotLeft, +e.dataset.plotWidth, +e.dataset.plotTop, +e.dataset.plotHeight]")
+    page.mouse.click(box["x"] + geo[0] + geo[1] * 0.3, box["y"] + geo[2] + geo[3] * 0.5)
+    idx = page.evaluate("window.models[2].get('index')")
+    page.mouse.move(box["x"] + geo[0] + geo[1] * 0.62, box["y"] + geo[2] + geo[3] * 0.4)
+    tip = page.locator("#w2 .xw-tooltip").text_content()
+    page.locator("#w0 .xw-feature").first.click()
+    feat = page.evaluate("window.models[0].get('feature')")
+    page.locator("#w0 .xw-feature").first.hover()
+    page.mouse.move(box["x"] + geo[0] + geo[1] * 0.62, box["y"] + geo[2] + geo[3] * 0.4)
+    page.screenshot(path=str(out / f"force-{theme}.png"), full_page=True)
+    print(theme, "force render ms (single, waterfall, stacked):", ms, "| img elements:", n_img, "| labels:", feats[:4],
+          "| index after click:", idx, "| tooltip:", (tip or "")[:80], "| feature after click:", feat,
+          "| dialogs:", dialogs, "| errors:", errors)
+    # stacked: y = one feature, order by output; single -> waterfall via the mode select
+    page.locator("#w2 select.xw-y").select_option("3")
+    page.locator("#w2 select.xw-order").select_option("output")
+    page.locator("#w0 select.xw-mode").select_option("waterfall")
+    with page.expect_download() as dl:
+        page.locator("#w2 button.xw-download").click()
+    page.screenshot(path=str(out / f"force-{theme}-after.png"), full_page=True)
+    print(theme, "after: y_feature", page.evaluate("window.models[2].get('y_feature')"), "order",
+          page.evaluate("window.models[2].get('order')"), "| download:", dl.value.suggested_filename, "| errors:", errors)
+    page.evaluate("window.cleanups.forEach((f) => f())")
+    print(theme, "force roots left after cleanup:", page.evaluate("document.querySelectorAll('.xw-root').length"))
+    page.close()
+
+
 def main() -> None:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/xw-shots")
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="xw-harness-"))
-    for b in ("heatmap_overlay.js", "text_heatmap.js"):
+    only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
+    for b in ("heatmap_overlay.js", "text_heatmap.js", "force_plot.js"):
         shutil.copy(ROOT / "xai_widgets" / "static" / b, tmp / b)
     specs = [{"bundle": b, "state": state_of(w)} for b, w in widgets()]
     (tmp / "states.json").write_text(json.dumps(specs))
+    (tmp / "force_states.json").write_text(json.dumps([{"bundle": "force_plot.js", "state": state_of(w)} for w in force_widgets()]))
     for theme in ("light", "dark"):
-        (tmp / f"{theme}.html").write_text(HTML.replace("THEME", theme))
+        (tmp / f"{theme}.html").write_text(HTML.replace("THEME", theme).replace("STATES", "states.json"))
+        (tmp / f"force-{theme}.html").write_text(HTML.replace("THEME", theme).replace("STATES", "force_states.json"))
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args):  # noqa: D401
             pass
@@ -129,7 +216,9 @@ def main() -> None:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--no-first-run"])
-        for theme in ("light", "dark"):
+        for theme in ("light", "dark") if only in (None, "force") else ():
+            force_checks(browser, port, theme, out)
+        for theme in ("light", "dark") if only in (None, "heatmap") else ():
             page = browser.new_page(viewport={"width": 1000, "height": 1250}, device_scale_factor=1)
             errors, dialogs = [], []
             page.on("pageerror", lambda e: errors.append(str(e)))

@@ -1,5 +1,6 @@
 """anywidget views. Each accepts an :class:`~xai_widgets.Attribution`."""
+from .force_plot import ForcePlot
 from .heatmap_overlay import HeatmapOverlay
 from .text_heatmap import TextHeatmap
 
-__all__ = ["HeatmapOverlay", "TextHeatmap"]
+__all__ = ["HeatmapOverlay", "TextHeatmap", "ForcePlot"]

@@ -1,0 +1,381 @@
+"""ForcePlot: additive explanations (SHAP values) from the base value to the output."""
+from __future__ import annotations
+
+import numbers
+from pathlib import Path
+from typing import Any, Sequence
+
+import anywidget
+import numpy as np
+import traitlets
+
+from ..attribution import Attribution
+from ..explain.ordering import ORDERS, sample_order
+from . import _serialize as ser
+from ._traits import (
+    BoundedFloat,
+    Choice,
+    Index,
+    OptionalIndex,
+    WidgetTypeError,
+    WidgetValueError,
+    as_int,
+    check_options,
+)
+
+__all__ = ["ForcePlot", "MODES", "LINKS"]
+
+_ESM = ser.esm_path("force_plot")
+
+#: ``ForcePlot.mode``: "auto" is "single" for one row, "stacked" otherwise.
+MODES: tuple[str, ...] = ("auto", "single", "stacked", "waterfall")
+#: ``ForcePlot.link``: "logit" reads the values as log-odds and labels the axis in probabilities.
+LINKS: tuple[str, ...] = ("identity", "logit")
+
+
+def _is_shap_explanation(x: Any) -> bool:
+    return type(x).__name__ == "Explanation" and hasattr(x, "values") and hasattr(x, "base_values")
+
+
+def _as_attribution(x: Any) -> Attribution:
+    if isinstance(x, Attribution):
+        return x
+    if _is_shap_explanation(x):
+        return Attribution.from_shap(x)
+    try:
+        import torch
+
+        tensor = isinstance(x, torch.Tensor)
+    except ImportError:  # pragma: no cover
+        tensor = False
+    if isinstance(x, (np.ndarray, list)) or tensor:
+        return Attribution.from_array(ser.to_numpy(x, "attribution"))
+    raise WidgetTypeError(
+        f"attribution must be an Attribution, a shap.Explanation or an (N, M) array; got {type(x).__name__}"
+    )
+
+
+def _rows(a: np.ndarray, what: str) -> np.ndarray:
+    if a.ndim == 1:
+        return a[None]
+    return a
+
+
+class ForcePlot(anywidget.AnyWidget):
+    """Force plot of additive attributions: how each feature moves the output away from the base value.
+
+    One row is drawn as a horizontal force bar (features pushing the output up
+    in red, down in blue; small ones collapsed into "other") or as a waterfall;
+    many rows as a stacked force plot — samples side by side on x (ordered by
+    similarity, by output, or as given), the output on y — drawn on a canvas.
+
+    Parameters
+    ----------
+    attribution : Attribution, shap.Explanation or array
+        Values ``(N, M)`` (tabular / 1-D rows; ``(M,)`` is one row). Base values
+        come from the attribution (``base_values``), else from
+        ``outputs - values.sum(1)``, else from the ``base_values`` argument; an
+        array needs ``base_values``.
+    link : "identity" | "logit"
+        With "logit", values are log-odds: the axis keeps log-odds positions but
+        its ticks and readouts are probabilities.
+    mode : "auto" | "single" | "stacked" | "waterfall"
+        "auto" is "single" for one row and "stacked" otherwise; "single" and
+        "waterfall" show row ``index``.
+    order : "similarity" | "output" | "original"
+        Sample order in stacked mode. "similarity" is hierarchical clustering of
+        the attribution rows with optimal leaf ordering
+        (:func:`xai_widgets.explain.ordering.similarity_order`).
+    y_feature : int or None
+        Stacked mode: plot the output (None) or this feature's attribution.
+    index : int
+        The selected row (click a sample in stacked mode; a marker shows it).
+    feature : int or None
+        The selected feature (click a feature label or segment).
+    max_features : int, default 12
+        At most this many features are drawn individually ...
+    coverage : float in (0, 1], default 0.95
+        ... and only as many as needed to cover this fraction of sum|values|;
+        the rest are collapsed into "other".
+    feature_names : list of str, optional
+        Overrides the attribution's names (default ``x0 .. x{M-1}``).
+    base_values : float or array ``(N,)``, optional
+        Used when the attribution has none.
+    output_name : str, optional
+        Label of the output (default "f(x)", or the shap output name).
+    """
+
+    _esm = _ESM
+
+    # state the user reads and sets
+    mode = Choice(MODES, "auto", what="mode").tag(sync=True)
+    order = Choice(ORDERS, "similarity", what="order").tag(sync=True)
+    link = Choice(LINKS, "identity", what="link").tag(sync=True)
+    index = Index(0, what="index").tag(sync=True)
+    feature = OptionalIndex(what="feature").tag(sync=True)
+    y_feature = OptionalIndex(what="y_feature").tag(sync=True)
+    max_features = Index(12, what="max_features").tag(sync=True)
+    coverage = BoundedFloat(0.95, 0.0, 1.0, lo_open=True, what="coverage").tag(sync=True)
+
+    # description of the data (set once)
+    n_samples = traitlets.Int(1).tag(sync=True)
+    n_features = traitlets.Int(0).tag(sync=True)
+    feature_names = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    output_name = traitlets.Unicode("f(x)").tag(sync=True)
+    method = traitlets.Unicode("").tag(sync=True)
+
+    # binary payload (float32, shape in meta): values (N, M), base (N,), data (N, M) or empty
+    _values = traitlets.Bytes(b"").tag(sync=True)
+    _values_meta = traitlets.Dict().tag(sync=True)
+    _base = traitlets.Bytes(b"").tag(sync=True)
+    _base_meta = traitlets.Dict().tag(sync=True)
+    _data = traitlets.Bytes(b"").tag(sync=True)
+    _data_meta = traitlets.Dict().tag(sync=True)
+    _data_text = traitlets.List().tag(sync=True)  # only for non-numeric data: (N, M) strings
+    # similarity order (N,) as float32 (exact for N < 2**24); empty until computed
+    _similarity = traitlets.Bytes(b"").tag(sync=True)
+    _similarity_meta = traitlets.Dict().tag(sync=True)
+    # samples by output, largest first (N,) float32 (computed here so Python and the browser agree)
+    _by_output = traitlets.Bytes(b"").tag(sync=True)
+    _by_output_meta = traitlets.Dict().tag(sync=True)
+
+    _OPTIONS = (
+        "link", "mode", "order", "y_feature", "index", "feature", "max_features", "coverage",
+        "feature_names", "base_values", "output_name",
+    )
+
+    def __init__(
+        self,
+        attribution: Any,
+        *,
+        link: str = "identity",
+        mode: str = "auto",
+        order: str = "similarity",
+        y_feature: int | None = None,
+        index: int = 0,
+        feature: int | None = None,
+        max_features: int = 12,
+        coverage: float = 0.95,
+        feature_names: Sequence[str] | None = None,
+        base_values: Any = None,
+        output_name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        check_options(type(self).__name__, kwargs, self._OPTIONS)
+        ser.require_bundle(_ESM)
+        if not isinstance(type(self)._esm, str) and isinstance(type(self)._esm, Path):
+            self._esm = _ESM.read_text(encoding="utf-8")  # bundle built after import
+        for name, val, opts in (("link", link, LINKS), ("mode", mode, MODES), ("order", order, ORDERS)):
+            Choice(opts, what=name).validate(self, val)
+
+        attr = _as_attribution(attribution)
+        values = np.asarray(attr.values)
+        if values.dtype == object or not (np.issubdtype(values.dtype, np.number) or values.dtype == np.bool_):
+            raise WidgetTypeError(f"attribution values must be numeric, got dtype {values.dtype}")
+        values = _rows(values, "values")
+        if values.ndim != 2:
+            hint = ""
+            if attr.params.get("target") == "all" or values.ndim == 3:
+                hint = (" (a multi-output attribution: pick one output first, e.g. "
+                        "Attribution(values=a.values[:, k], base_values=a.base_values[:, k], ...) "
+                        "or explanation[..., k] for shap)")
+            raise WidgetValueError(
+                f"ForcePlot needs (N, M) tabular attributions or one (M,) row; got values of shape {values.shape}{hint}"
+            )
+        n, m = values.shape
+        if n == 0 or m == 0:
+            raise WidgetValueError(f"attribution values of shape {values.shape} are empty; expected (N, M) with N, M >= 1")
+        ser.check_finite(values, "attribution values")
+        values = values.astype(np.float64)
+        base = self._base_values(attr, values, base_values)
+
+        # names
+        names = feature_names if feature_names is not None else attr.feature_names
+        if names is None:
+            names = [f"x{i}" for i in range(m)]
+        if isinstance(names, str) or not hasattr(names, "__len__"):
+            raise WidgetTypeError(f"feature_names must be a list of strings, got {type(names).__name__}")
+        names = list(names.tolist() if hasattr(names, "tolist") else names)
+        if len(names) != m:
+            raise WidgetValueError(f"feature_names has {len(names)} names but the attribution has {m} features")
+        for f in names:
+            if not isinstance(f, (str, numbers.Number, np.generic)):
+                raise WidgetTypeError(f"feature names must be strings, got {type(f).__name__} {f!r}")
+        names = [str(f) for f in names]
+
+        # feature values (the explained inputs), shown as `name = value`
+        data_raw, data_meta, data_text = b"", {}, []
+        if attr.data is not None:
+            d = _rows(np.asarray(attr.data), "data")
+            if d.shape != (n, m):
+                raise WidgetValueError(f"data has shape {d.shape} but the values are {(n, m)}; they must match")
+            if np.issubdtype(d.dtype, np.number) or d.dtype == np.bool_:
+                d = d.astype(np.float64)
+                data_raw, data_meta = ser.encode(np.where(np.isfinite(d), d, np.nan), "float32")
+            else:
+                data_text = [[str(x) for x in row] for row in d.tolist()]
+
+        if output_name is None:
+            output_name = "f(x)"
+            outs = attr.params.get("output_names")
+            if outs and len(outs) == 1:
+                output_name = str(outs[0])
+        if not isinstance(output_name, str):
+            raise WidgetTypeError(f"output_name must be a string, got {type(output_name).__name__}")
+
+        self._vals = values
+        self._base_full = base
+        self._n, self._m = n, m
+        self._attribution = attr
+
+        index = as_int(index, "index")
+        self._check_index(index)
+        feature = OptionalIndex(what="feature").validate(self, feature)
+        self._check_feature(feature, "feature")
+        y_feature = OptionalIndex(what="y_feature").validate(self, y_feature)
+        self._check_feature(y_feature, "y_feature")
+        max_features = as_int(max_features, "max_features")
+        if max_features < 1:
+            raise WidgetValueError(f"max_features must be >= 1, got {max_features}")
+
+        v_raw, v_meta = ser.encode(values, "float32")
+        b_raw, b_meta = ser.encode(base, "float32")
+        sim_raw, sim_meta = b"", {}
+        if order == "similarity" and n > 1:
+            sim_raw, sim_meta = self._similarity_payload()
+        out_raw, out_meta = ser.encode(sample_order(values, "output", base).astype(np.float32), "float32")
+        super().__init__(
+            n_samples=n,
+            n_features=m,
+            feature_names=names,
+            output_name=output_name,
+            method=attr.method,
+            _values=v_raw,
+            _values_meta=v_meta,
+            _base=b_raw,
+            _base_meta=b_meta,
+            _data=data_raw,
+            _data_meta=data_meta,
+            _data_text=data_text,
+            _similarity=sim_raw,
+            _similarity_meta=sim_meta,
+            _by_output=out_raw,
+            _by_output_meta=out_meta,
+            link=link,
+            mode=mode,
+            order=order,
+            index=index,
+            feature=feature,
+            y_feature=y_feature,
+            max_features=max_features,
+            coverage=coverage,
+            **kwargs,
+        )
+
+    # ------------------------------------------------------------- inputs
+    @staticmethod
+    def _base_values(attr: Attribution, values: np.ndarray, override: Any) -> np.ndarray:
+        n = values.shape[0]
+
+        def per_row(b: Any, what: str) -> np.ndarray:
+            a = ser.to_numpy(b, what).astype(np.float64)
+            if a.ndim == 2 and a.shape[1] == 1:
+                a = a[:, 0]
+            if a.size == 1:
+                a = np.full(n, float(a.reshape(-1)[0]))
+            if a.shape != (n,):
+                raise WidgetValueError(f"{what} has shape {a.shape}; expected a scalar or one value per row ({n},)")
+            ser.check_finite(a, what)
+            return a
+
+        if override is not None:
+            return per_row(override, "base_values")
+        if attr.base_values is not None:
+            return per_row(attr.base_values, "the attribution's base_values")
+        if attr.outputs is not None:
+            return per_row(attr.outputs, "the attribution's outputs") - values.sum(1)
+        raise WidgetValueError(
+            "ForcePlot needs the base value (the expected output) the attributions add up from: the attribution "
+            "has neither base_values nor outputs; pass base_values=... (e.g. the mean prediction over the background)"
+        )
+
+    def _similarity_payload(self) -> tuple[bytes, dict]:
+        perm = sample_order(self._vals, "similarity")
+        self._sim_perm = perm
+        return ser.encode(perm.astype(np.float32), "float32")
+
+    @traitlets.observe("order")
+    def _on_order(self, change: dict) -> None:
+        if change["new"] == "similarity" and self._n > 1 and not self._similarity:
+            self._similarity, self._similarity_meta = self._similarity_payload()
+
+    # ---------------------------------------------------------- validation
+    def _check_index(self, i: int) -> None:
+        n = getattr(self, "_n", None)
+        if n is not None and not 0 <= i < n:
+            raise WidgetValueError(f"index must be in [0, {n - 1}] ({n} samples), got {i}")
+
+    def _check_feature(self, f: Any, what: str) -> None:
+        m = getattr(self, "_m", None)
+        if f is not None and m is not None and not 0 <= f < m:
+            raise WidgetValueError(f"{what} must be None or in [0, {m - 1}] ({m} features), got {f}")
+
+    @traitlets.validate("index")
+    def _valid_index(self, proposal: dict) -> int:
+        self._check_index(proposal["value"])
+        return proposal["value"]
+
+    @traitlets.validate("feature")
+    def _valid_feature(self, proposal: dict) -> Any:
+        self._check_feature(proposal["value"], "feature")
+        return proposal["value"]
+
+    @traitlets.validate("y_feature")
+    def _valid_y_feature(self, proposal: dict) -> Any:
+        self._check_feature(proposal["value"], "y_feature")
+        return proposal["value"]
+
+    @traitlets.validate("max_features")
+    def _valid_max_features(self, proposal: dict) -> int:
+        if proposal["value"] < 1:
+            raise WidgetValueError(f"max_features must be >= 1, got {proposal['value']}")
+        return proposal["value"]
+
+    # ------------------------------------------------------------- helpers
+    @property
+    def resolved_mode(self) -> str:
+        """``mode`` with "auto" resolved: "single" for one row, "stacked" otherwise."""
+        if self.mode == "auto":
+            return "single" if self._n == 1 else "stacked"
+        return self.mode
+
+    @property
+    def values(self) -> np.ndarray:
+        """The attributions ``(N, M)`` (float64)."""
+        return self._vals.copy()
+
+    @property
+    def base_values(self) -> np.ndarray:
+        """Base value per row ``(N,)``."""
+        return self._base_full.copy()
+
+    @property
+    def outputs(self) -> np.ndarray:
+        """``base_values + values.sum(1)`` per row: where each force plot ends."""
+        return self._base_full + self._vals.sum(1)
+
+    @property
+    def sample_order(self) -> np.ndarray:
+        """The samples left to right in stacked mode, for the current ``order``."""
+        if self.order == "similarity":
+            if getattr(self, "_sim_perm", None) is None:
+                self._sim_perm = sample_order(self._vals, "similarity")
+            return self._sim_perm.copy()
+        return sample_order(self._vals, self.order, self._base_full)
+
+    @property
+    def attribution(self) -> Attribution:
+        return self._attribution
+
+    def __repr__(self) -> str:
+        return f"ForcePlot(samples={self._n}, features={self._m}, mode={self.resolved_mode!r})"
