@@ -6,6 +6,8 @@
 """
 from .attribution import Attribution
 from .explain import (
+    deep_shap,
+    gradient_shap,
     exact_shap,
     kernel_shap,
     permutation_shap,
@@ -32,6 +34,8 @@ __all__ = [
     "exact_shap",
     "kernel_shap",
     "permutation_shap",
+    "gradient_shap",
+    "deep_shap",
     "HeatmapOverlay",
     "TextHeatmap",
     "ForcePlot",

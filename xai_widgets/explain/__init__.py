@@ -2,7 +2,7 @@
 from .gradients import input_x_gradient, integrated_gradients, saliency, smoothgrad
 from .grad_cam import grad_cam
 from .occlusion import occlusion
-from .shapley import exact_shap, kernel_shap, permutation_shap
+from .shapley import deep_shap, exact_shap, gradient_shap, kernel_shap, permutation_shap
 
 __all__ = [
     "saliency",
@@ -14,4 +14,6 @@ __all__ = [
     "exact_shap",
     "kernel_shap",
     "permutation_shap",
+    "gradient_shap",
+    "deep_shap",
 ]

@@ -6,6 +6,13 @@
 * :func:`kernel_shap` — constrained weighted regression on sampled coalitions;
 * :func:`permutation_shap` — antithetic permutation sampling.
 
+Model-specific estimators (``model`` must be a ``torch.nn.Module``):
+
+* :func:`gradient_shap` — expected gradients (sampled baselines and path
+  points; additive only in expectation, ``delta`` reports the residual);
+* :func:`deep_shap` — DeepLIFT's rescale rule averaged over the background,
+  additive up to float64 rounding.
+
 All take ``f`` (a ``torch.nn.Module`` or numpy callable), ``x`` ``(N, ...)``
 and a background ``(B, ...)``, plus ``target=None, groups=None,
 batch_size=None, seed=0`` and return an :class:`~xai_widgets.Attribution`
@@ -16,11 +23,17 @@ from ._groups import grid_groups, superpixel_groups, word_groups
 from .exact import exact_shap
 from .kernel import kernel_shap
 from .permutation import permutation_shap
+from .gradient import gradient_shap
+from .deep import UnsupportedOperation, deep_shap, supported_ops
 
 __all__ = [
     "exact_shap",
     "kernel_shap",
     "permutation_shap",
+    "gradient_shap",
+    "deep_shap",
+    "UnsupportedOperation",
+    "supported_ops",
     "summarize_background",
     "Background",
     "grid_groups",
