@@ -4,8 +4,13 @@
 >>> attr = xw.integrated_gradients(model, images, target=None)   # doctest: +SKIP
 >>> xw.HeatmapOverlay(images, attr)                              # doctest: +SKIP
 """
+from .attention_maps import AttentionMaps
 from .attribution import Attribution
 from .explain import (
+    attention_flow,
+    attention_rollout,
+    capture_attention,
+    grad_attention,
     deep_shap,
     gradient_shap,
     exact_shap,
@@ -25,6 +30,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Attribution",
+    "AttentionMaps",
+    "capture_attention",
+    "attention_rollout",
+    "attention_flow",
+    "grad_attention",
     "saliency",
     "input_x_gradient",
     "integrated_gradients",

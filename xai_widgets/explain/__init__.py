@@ -1,4 +1,5 @@
 """Explainer kernels. Each returns an :class:`~xai_widgets.Attribution`."""
+from .attention import attention_flow, attention_rollout, capture_attention, grad_attention
 from .gradients import input_x_gradient, integrated_gradients, saliency, smoothgrad
 from .grad_cam import grad_cam
 from .occlusion import occlusion
@@ -16,4 +17,8 @@ __all__ = [
     "permutation_shap",
     "gradient_shap",
     "deep_shap",
+    "capture_attention",
+    "attention_rollout",
+    "attention_flow",
+    "grad_attention",
 ]

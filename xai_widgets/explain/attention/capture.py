@@ -1,0 +1,306 @@
+"""``capture_attention``: the attention weights of a model, whatever computes them."""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ...attention_maps import AttentionMaps
+from .._core import check_model, model_as_found
+from . import _hf, _torch_mha
+from ._common import Recorder
+
+__all__ = ["capture_attention"]
+
+
+def capture_attention(
+    model: nn.Module,
+    *args: Any,
+    layers: Any = None,
+    heads: Any = None,
+    dtype: torch.dtype | None = None,
+    tokenizer: Any = None,
+    modules: Any = None,
+    **model_kwargs: Any,
+) -> AttentionMaps:
+    """Run ``model(*args, **model_kwargs)`` once and return its attention weights.
+
+    Works on
+
+    * **Hugging Face transformers** models with any attention implementation.
+      The attention function each attention module calls (looked up in
+      ``ALL_ATTENTION_FUNCTIONS``) is wrapped for the pass: ``eager``
+      weights are read as returned; for ``sdpa`` / ``flash_attention_*`` the
+      weights are computed from the query and key the function received —
+      after rotary embeddings, with grouped-query heads expanded, with
+      ``position_bias`` (relative positions), soft-capping, sinks and the mask
+      applied — one batched ``softmax(q kᵀ)`` per layer. The function itself
+      still computes the output, so outputs are unchanged.
+    * ``nn.MultiheadAttention``, also inside ``nn.TransformerEncoderLayer`` /
+      ``DecoderLayer`` (self- and cross-attention; the fused eval fast path is
+      switched off for the pass, see ``_torch_mha``).
+    * anything else, through ``modules={"dotted.name": fn}`` where
+      ``fn(module, args, kwargs, output)`` returns that module's weights
+      ``(B, H, Q, K)`` (a forward hook calls it). ``modules=["a", "b"]``
+      restricts capture to those HF / ``MultiheadAttention`` modules.
+
+    Parameters
+    ----------
+    layers : None, int, str or a list of them
+        Which attention calls to keep: indices into the calls in execution
+        order (negative counts from the end) or module names. Default: all.
+    heads : None, int or list of int
+        Which heads to keep (computed only for those heads where the
+        weights are recomputed).
+    dtype : torch dtype, optional
+        Cast each layer's maps as they are captured (``torch.float16`` halves
+        memory). Default: float32 (the model's dtype for float64 models).
+    tokenizer : optional
+        Decodes ``input_ids`` (first positional tensor or ``input_ids=``) into ``tokens``.
+    **model_kwargs
+        Passed to the model untouched (``attention_mask``, ``pixel_values`` ...).
+
+    Returns
+    -------
+    AttentionMaps
+        ``(L, H, Q, K)`` for a batch of one (padding removed per
+        ``attention_mask``), ``(B, L, H, Q, K)`` with ``mask`` for larger
+        batches (``.sample(i)`` removes row ``i``'s padding). ViT-style
+        inputs (``pixel_values`` and a ``config.patch_size``) set
+        ``patch_grid`` and ``n_prefix_tokens``.
+
+    The model runs in eval mode under ``torch.no_grad()`` and is left as
+    found: hooks and patches are removed on every exit path. Cost: the
+    model's forward plus one ``q kᵀ`` / softmax per layer for implementations
+    that do not return weights.
+    """
+    check_model(model)
+    dtype = _check_dtype(dtype)
+    head_list = _check_heads(heads)
+    custom, only = _check_modules(model, modules)
+    want = _check_layers(layers)
+    names_filter = None
+    if only is not None:
+        names_filter = set(only)
+    if want is not None and all(isinstance(x, str) for x in want):
+        known = {n for n, _ in model.named_modules()}
+        for n in want:
+            if n not in known:
+                close = [k for k in known if n in k][:5]
+                raise ValueError(f"layers: model has no module named {n!r}" + (f"; similar names: {close}" if close else ""))
+        names_filter = set(want) if names_filter is None else names_filter & set(want)
+
+    if only is None:
+        cands = _hf.attention_modules(model) + _torch_mha.mha_modules(model)
+        if not cands:
+            raise ValueError(
+                f"found no attention module in {type(model).__name__}: capture_attention reads Hugging Face "
+                "attention modules and nn.MultiheadAttention; for anything else pass "
+                "modules={'dotted.name': fn(module, args, kwargs, output) -> (B, H, Q, K)}"
+            )
+    module_names = {id(m): n for n, m in model.named_modules()}
+    rec = Recorder(module_names, names=names_filter, heads=head_list, dtype=dtype)
+    cands = _hf.attention_modules(model) + _torch_mha.mha_modules(model) if only is None else [(n, None) for n in only]
+    rec.expected = sum(1 for n, _ in cands if names_filter is None or n in names_filter)
+    with model_as_found(model), torch.no_grad(), _hf.intercept(rec), _torch_mha.intercept(model, rec, custom):
+        model(*args, **model_kwargs)
+    maps = _assemble(model, rec, want, args, model_kwargs, tokenizer, params={"heads": head_list})
+    maps._inputs = (args, model_kwargs)
+    return maps
+
+
+# ------------------------------------------------------------------ checks
+def _check_dtype(dtype: Any) -> torch.dtype | None:
+    if dtype is None:
+        return None
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating torch dtype such as torch.float16, got {dtype!r}")
+    return dtype
+
+
+def _check_heads(heads: Any) -> list[int] | None:
+    if heads is None:
+        return None
+    if isinstance(heads, (int, np.integer)) and not isinstance(heads, bool):
+        heads = [int(heads)]
+    try:
+        out = [int(h) for h in heads if not isinstance(h, bool) and isinstance(h, (int, np.integer))]
+        ok = len(out) == len(list(heads))
+    except TypeError:
+        ok = False
+    if not ok or not out:
+        raise TypeError(f"heads must be an int or a non-empty list of ints, got {heads!r}")
+    if any(h < 0 for h in out):
+        raise ValueError(f"heads must be >= 0, got {out}")
+    return out
+
+
+def _check_layers(layers: Any) -> list | None:
+    if layers is None:
+        return None
+    if isinstance(layers, (str, int, np.integer)) and not isinstance(layers, bool):
+        layers = [layers]
+    if not isinstance(layers, (list, tuple, range)) or not len(layers):
+        raise TypeError(f"layers must be an int, a module name or a non-empty list of them, got {layers!r}")
+    out = []
+    for x in layers:
+        if isinstance(x, bool) or not isinstance(x, (int, np.integer, str)):
+            raise TypeError(f"layers must hold ints or module names, got {x!r}")
+        out.append(x if isinstance(x, str) else int(x))
+    return out
+
+
+def _check_modules(model: nn.Module, modules: Any) -> tuple[dict | None, list | None]:
+    if modules is None:
+        return None, None
+    named = dict(model.named_modules())
+    if isinstance(modules, dict):
+        items = list(modules.items())
+    elif isinstance(modules, (list, tuple)):
+        items = [(m, None) for m in modules]
+    else:
+        raise TypeError("modules must be a dict {'dotted.name': fn(module, args, kwargs, output) -> (B, H, Q, K)} or a list of names")
+    custom = {}
+    for name, fn in items:
+        if not isinstance(name, str) or name not in named:
+            raise ValueError(f"modules: model has no module named {name!r}")
+        if fn is None:
+            m = named[name]
+            if not (isinstance(m, nn.MultiheadAttention) or name in dict(_hf.attention_modules(model))):
+                raise ValueError(
+                    f"modules: {name!r} ({type(m).__name__}) is neither a Hugging Face attention module nor "
+                    "nn.MultiheadAttention; pass {name: fn(module, args, kwargs, output) -> (B, H, Q, K)}"
+                )
+        elif not callable(fn):
+            raise TypeError(f"modules[{name!r}] must be a function (module, args, kwargs, output) -> (B, H, Q, K)")
+        else:
+            custom[name] = fn
+    return custom, [n for n, _ in items]
+
+
+# ---------------------------------------------------------------- assemble
+def _assemble(model, rec: Recorder, want, args, kwargs, tokenizer, params: dict, kind: str = "attention") -> AttentionMaps:
+    if not rec.records:
+        raise ValueError(
+            "the forward pass made no attention call that could be captured"
+            + (" in the selected layers" if rec.names is not None else "")
+        )
+    counts: dict[str, int] = {}
+    for n, _ in rec.records:
+        counts[n] = counts.get(n, 0) + 1
+    seen: dict[str, int] = {}
+    names = []
+    for n, _ in rec.records:
+        if counts[n] > 1:
+            names.append(f"{n}[{seen.get(n, 0)}]")
+            seen[n] = seen.get(n, 0) + 1
+        else:
+            names.append(n)
+    idx = list(range(len(names)))
+    if want is not None and not all(isinstance(x, str) for x in want):
+        L = len(names)
+        idx = []
+        for x in want:
+            if isinstance(x, str):
+                hits = [i for i, (n, _) in enumerate(rec.records) if n == x or names[i] == x]
+                idx.extend(hits)
+            else:
+                if not -L <= x < L:
+                    raise ValueError(f"layers: layer {x} is out of range, the model made {L} attention calls (0..{L - 1})")
+                idx.append(x % L)
+    pre = rec.buffered(idx)
+    tensors = [rec.records[i][1] for i in idx]
+    layer_names = [names[i] for i in idx]
+    extras = [rec.extra[i] for i in idx]
+    shapes = {tuple(t.shape) for t in tensors}
+    if len(shapes) > 1:
+        detail = ", ".join(f"{n}: {tuple(t.shape)}" for n, t in zip(layer_names, tensors))
+        raise ValueError(
+            "the captured attention maps differ in shape (B, H, Q, K) — e.g. encoder self-attention and decoder "
+            f"cross-attention; pick layers of one kind with layers=[names]. Captured: {detail}"
+        )
+    if pre is not None:
+        w = pre
+    elif len(tensors) == 1:
+        w = tensors[0].unsqueeze(1)
+    else:
+        w = torch.stack(tensors, dim=1)
+    B, L, H, Q, K = w.shape
+    weights = w.detach().cpu()
+
+    mask = _key_mask(kwargs, extras, B, K)
+    query_mask = None
+    tokens = _decode(tokenizer, args, kwargs, B, K)
+    patch_grid, n_prefix = _patch_grid(model, args, kwargs, K)
+    p = dict(params)
+    impl = getattr(getattr(model, "config", None), "_attn_implementation", None)
+    if impl is not None:
+        p["attn_implementation"] = impl
+    if rec.dtype is not None:
+        p["dtype"] = str(rec.dtype).replace("torch.", "")
+    maps = AttentionMaps(
+        weights=weights,
+        tokens=tokens,
+        layer_names=layer_names,
+        kind=kind,
+        params=p,
+        mask=mask,
+        query_mask=query_mask,
+        patch_grid=patch_grid,
+        n_prefix_tokens=n_prefix,
+    )
+    if B == 1:
+        single = maps.sample(0)
+        single.params.pop("sample", None)
+        return single
+    return maps
+
+
+def _key_mask(kwargs, extras, B, K):
+    am = kwargs.get("attention_mask")
+    if isinstance(am, torch.Tensor) and am.dim() == 2 and tuple(am.shape) == (B, K):
+        return am.detach().cpu().bool().numpy()
+    for e in extras:
+        kpm = e.get("key_padding_mask")
+        if isinstance(kpm, torch.Tensor) and tuple(kpm.shape) == (B, K):
+            if kpm.dtype == torch.bool:
+                return (~kpm).detach().cpu().numpy()
+            return (kpm.detach().cpu() == 0).numpy()  # float mask: -inf marks padding
+    return None
+
+
+def _input_ids(args, kwargs):
+    ids = kwargs.get("input_ids")
+    if ids is None and args and isinstance(args[0], torch.Tensor) and not args[0].is_floating_point():
+        ids = args[0]
+    return ids
+
+
+def _decode(tokenizer, args, kwargs, B, K):
+    if tokenizer is None:
+        return None
+    ids = _input_ids(args, kwargs)
+    if ids is None:
+        raise ValueError("tokenizer= was given but there are no input_ids to decode (pass them first or as input_ids=)")
+    ids = ids.detach().cpu().reshape(B, -1) if ids.dim() > 1 else ids.detach().cpu().reshape(1, -1)
+    if ids.shape[-1] != K:
+        return None
+    rows = [list(tokenizer.convert_ids_to_tokens(r.tolist())) for r in ids]
+    return rows if B > 1 else rows[0]
+
+
+def _patch_grid(model, args, kwargs, K):
+    pv = kwargs.get("pixel_values")
+    if pv is None and args and isinstance(args[0], torch.Tensor) and args[0].is_floating_point() and args[0].dim() == 4:
+        pv = args[0]
+    cfg = getattr(model, "config", None)
+    ps = getattr(cfg, "patch_size", None)
+    if pv is None or ps is None:
+        return None, 0
+    ph, pw = (ps, ps) if isinstance(ps, int) else tuple(ps)[:2]
+    h, w = pv.shape[-2] // ph, pv.shape[-1] // pw
+    if h * w == 0 or h * w > K:
+        return None, 0
+    return (h, w), K - h * w
