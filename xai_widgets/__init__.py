@@ -23,7 +23,7 @@ from .explain import (
     saliency,
     smoothgrad,
 )
-from .widgets import ForcePlot, HeatmapOverlay, TextHeatmap
+from .widgets import AttentionView, ForcePlot, HeatmapOverlay, TextHeatmap
 from . import demo
 
 __version__ = "0.1.0"
@@ -49,4 +49,5 @@ __all__ = [
     "HeatmapOverlay",
     "TextHeatmap",
     "ForcePlot",
+    "AttentionView",
 ]

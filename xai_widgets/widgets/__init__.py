@@ -1,6 +1,7 @@
 """anywidget views. Each accepts an :class:`~xai_widgets.Attribution`."""
+from .attention_view import AttentionView
 from .force_plot import ForcePlot
 from .heatmap_overlay import HeatmapOverlay
 from .text_heatmap import TextHeatmap
 
-__all__ = ["HeatmapOverlay", "TextHeatmap", "ForcePlot"]
+__all__ = ["HeatmapOverlay", "TextHeatmap", "ForcePlot", "AttentionView"]

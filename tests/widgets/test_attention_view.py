@@ -1,0 +1,228 @@
+"""AttentionView: traits, validation, binary payloads, thumbnails, custom-message fetches."""
+import numpy as np
+import pytest
+import torch
+
+import xai_widgets as xw
+from xai_widgets.attention_maps import AttentionMaps
+from xai_widgets.widgets import AttentionView
+from xai_widgets.widgets import _serialize as ser
+from xai_widgets.widgets.attention_view import pool_thumbnails
+
+TOKS = ["[CLS]", "the", "cat", "sat", "[SEP]"]
+
+
+def softmax_maps(L=2, H=3, Q=5, K=5, seed=0, B=None):
+    rng = np.random.default_rng(seed)
+    shape = (L, H, Q, K) if B is None else (B, L, H, Q, K)
+    x = rng.normal(size=shape) * 2
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return (e / e.sum(-1, keepdims=True)).astype(np.float32)
+
+
+def decode_head(w):
+    return ser.decode(w._head, w._head_meta)
+
+
+def test_repr_defaults_and_state():
+    w = AttentionView(softmax_maps(), TOKS)
+    assert repr(w) == "AttentionView(layers=2, heads=3, tokens=5)"
+    assert (w.layer, w.head, w.token, w.source, w.view, w.sample) == (0, 0, None, "attention", "matrix", 0)
+    assert w.sources == ["attention"] and w.tokens == TOKS
+    cross = AttentionView(softmax_maps(Q=3, K=5), TOKS, query_tokens=["a", "b", "c"])
+    assert repr(cross) == "AttentionView(layers=2, heads=3, tokens=5, queries=3)"
+    m = AttentionMaps(softmax_maps(), tokens=TOKS)
+    w2 = AttentionView(m, extra={"rollout": AttentionMaps(softmax_maps(H=1), kind="rollout")})
+    assert repr(w2) == "AttentionView(layers=2, heads=3, tokens=5, extra=['rollout'])"
+    assert w2.tokens == TOKS and w2.sources == ["attention", "rollout"]
+
+
+def test_accepts_array_tensor_and_attention_maps_alike():
+    a = softmax_maps()
+    for maps in (a, torch.from_numpy(a), AttentionMaps(a, tokens=TOKS)):
+        w = AttentionView(maps, TOKS, layer=1, head=2)
+        np.testing.assert_allclose(decode_head(w), a[1, 2], atol=a[1, 2].max() / 255)
+    # fewer dims: one layer / one head
+    assert AttentionView(a[0]).weights().shape == (1, 3, 5, 5)
+    assert AttentionView(a[0, 0]).weights().shape == (1, 1, 5, 5)
+
+
+def test_head_binary_round_trip_uint8_and_float16():
+    a = softmax_maps(L=3, H=4, Q=7, K=7, seed=1)
+    w = AttentionView(a, layer=2, head=3)
+    m = w._head_meta
+    assert m["dtype"] == "uint8" and m["shape"] == [7, 7] and len(w._head) == 49
+    assert (m["source"], m["sample"], m["layer"], m["head"]) == ("attention", 0, 2, 3)
+    np.testing.assert_allclose(decode_head(w), a[2, 3], atol=(a[2, 3].max() - a[2, 3].min()) / 255 / 2 + 1e-7)
+    # head -1: mean of heads
+    w.head = -1
+    assert w._head_meta["head"] == -1
+    np.testing.assert_allclose(decode_head(w), a[2].mean(0), atol=a[2].mean(0).max() / 255)
+    np.testing.assert_allclose(w.current(), a[2].mean(0), rtol=1e-6)
+    f = AttentionView(a, dtype="float16", layer=1, head=0)
+    assert f._head_meta["dtype"] == "float16" and len(f._head) == 2 * 49
+    np.testing.assert_allclose(decode_head(f), a[1, 0], rtol=2e-3, atol=1e-6)
+
+
+def test_thumbnails_are_mean_pooled():
+    a = softmax_maps(L=2, H=3, Q=64, K=96, seed=2)
+    w = AttentionView(a, thumb_size=16)
+    L, C, tq, tk = w._thumbs_meta["shape"]
+    assert (L, C, tq, tk) == (2, 4, 16, 16)
+    raw = np.frombuffer(w._thumbs, np.uint8).reshape(L, C, tq, tk).astype(np.float64)
+    got = raw * np.asarray(w._thumbs_meta["scales"]).reshape(L, C, 1, 1)
+    pooled = a.reshape(2, 3, 16, 4, 16, 6).mean(axis=(3, 5))  # numpy block means
+    want = np.concatenate([pooled.mean(1, keepdims=True), pooled], axis=1)
+    np.testing.assert_allclose(got, want, atol=want.max() / 255 / 2 + 1e-7)
+    np.testing.assert_allclose(w.thumbnails(), want, rtol=1e-5)
+    # not divisible: area average (each output keeps the mean)
+    b = softmax_maps(L=1, H=1, Q=50, K=50, seed=3)
+    t = pool_thumbnails(b, 16, 16)
+    assert t.shape == (1, 1, 16, 16)
+    np.testing.assert_allclose(t.mean(), b.mean(), rtol=1e-5)
+    # small maps are not upsampled
+    assert AttentionView(softmax_maps()).thumbnails().shape == (2, 4, 5, 5)
+
+
+def test_custom_message_fetch_returns_the_right_head():
+    a = softmax_maps(L=3, H=4, Q=6, K=6, seed=4)
+    ro = softmax_maps(L=3, H=1, Q=6, K=6, seed=5)
+    w = AttentionView(a, extra={"rollout": ro})
+    sent = []
+    w.send = lambda content, buffers=None: sent.append((content, buffers))
+    w._on_custom_msg(w, {"type": "get", "requests": [
+        {"id": 1, "source": "attention", "sample": 0, "layer": 2, "head": 1},
+        {"id": 2, "source": "attention", "sample": 0, "layer": 0, "head": -1},
+        {"id": 3, "source": "rollout", "sample": 0, "layer": 1, "head": 0},
+        {"id": 4, "source": "attention", "sample": 0, "layer": 9, "head": 0},
+    ]}, [])
+    assert [c["id"] for c, _ in sent] == [1, 2, 3, 4]
+    for (c, bufs), want in zip(sent[:3], [a[2, 1], a[0].mean(0), ro[1, 0]]):
+        assert c["type"] == "head" and len(bufs) == 1
+        np.testing.assert_allclose(ser.decode(bytes(bufs[0]), c["meta"]), want, atol=want.max() / 255 + 1e-7)
+    assert (sent[1][0]["meta"]["layer"], sent[1][0]["meta"]["head"]) == (0, -1)
+    assert sent[3][0]["type"] == "error" and "layer" in sent[3][0]["message"]
+    # single inline request, and junk is ignored
+    sent.clear()
+    w._on_custom_msg(w, {"type": "get", "id": 7, "layer": 1, "head": 3}, [])
+    w._on_custom_msg(w, {"type": "other"}, [])
+    w._on_custom_msg(w, "nonsense", [])
+    assert len(sent) == 1 and sent[0][0]["id"] == 7
+    np.testing.assert_allclose(ser.decode(bytes(sent[0][1][0]), sent[0][0]["meta"]), a[1, 3], atol=a[1, 3].max() / 255)
+
+
+def test_selection_updates_payload_and_source_clamps():
+    a = softmax_maps(L=3, H=4)
+    w = AttentionView(a, extra={"rollout": softmax_maps(L=3, H=1, seed=9), "flow": softmax_maps(L=1, H=1, seed=8)})
+    w.layer, w.head = 2, 3
+    assert (w._head_meta["layer"], w._head_meta["head"]) == (2, 3)
+    w.source = "rollout"
+    assert (w.layer, w.head) == (2, 0) and w._head_meta["source"] == "rollout"
+    assert w._thumbs_meta["source"] == "rollout" and w._thumbs_meta["shape"][:2] == [3, 2]
+    w.source = "flow"
+    assert (w.layer, w.head) == (0, 0)
+    with pytest.raises(ValueError, match="unknown source"):
+        w.source = "nope"
+
+
+def test_validation_errors():
+    a = softmax_maps()
+    with pytest.raises(ValueError, match="shape"):
+        AttentionView(np.ones((2, 2, 2, 3, 4, 4)))
+    with pytest.raises(TypeError, match="numeric"):
+        AttentionView(np.array([["a"]]))
+    with pytest.raises(TypeError, match="AttentionMaps"):
+        AttentionView("weights")
+    bad = a.copy()
+    bad[0, 0, 1, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        AttentionView(bad)
+    with pytest.raises(ValueError, match="tokens has 4 entries"):
+        AttentionView(a, TOKS[:4])
+    with pytest.raises(TypeError, match="strings"):
+        AttentionView(a, [1, 2, 3, 4, 5])
+    with pytest.raises(TypeError, match="single string"):
+        AttentionView(a, "hello")
+    with pytest.raises(ValueError, match="layer must be in"):
+        AttentionView(a, layer=2)
+    with pytest.raises(ValueError, match="head must be -1"):
+        AttentionView(a, head=3)
+    with pytest.raises(ValueError, match="head must be -1"):
+        AttentionView(a, head=-2)
+    with pytest.raises(TypeError, match="integer"):
+        AttentionView(a, layer=1.5)
+    w = AttentionView(a)
+    with pytest.raises(ValueError, match="layer must be in"):
+        w.layer = 5
+    with pytest.raises(ValueError, match="head must be -1"):
+        w.head = 3
+    with pytest.raises(ValueError, match="token"):
+        w.token = 5
+    with pytest.raises(ValueError, match="unknown view"):
+        w.view = "3d"
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        AttentionView(a, colour="red")
+    with pytest.raises(ValueError, match="extra"):
+        AttentionView(a, extra={"rollout": softmax_maps(K=4, Q=4)})
+    with pytest.raises(TypeError, match="extra must be a dict"):
+        AttentionView(a, extra=[a])
+    with pytest.raises(ValueError, match="patch_grid"):
+        AttentionView(a, image=np.zeros((8, 8, 3), np.uint8), patch_grid=(3, 3))
+    w.token = 4
+    w.token = None
+
+
+def test_xss_tokens_stay_plain_strings():
+    evil = '<img src=x onerror="alert(1)">'
+    w = AttentionView(softmax_maps(), ["a", evil, "<b>b</b>", "&amp;", "e"])
+    assert w._tokens[1] == evil and w._tokens[3] == "&amp;"
+    assert w.get_state()["_tokens"][1] == evil
+
+
+def test_causal_and_padding_masks():
+    a = np.tril(softmax_maps(Q=4, K=4))
+    a /= a.sum(-1, keepdims=True)
+    w = AttentionView(a)
+    assert w.causal
+    m = np.unpackbits(np.frombuffer(w._mask, np.uint8))[:16].reshape(4, 4).astype(bool)
+    np.testing.assert_array_equal(m, np.triu(np.ones((4, 4), bool), 1))
+    assert not AttentionView(softmax_maps()).causal and AttentionView(softmax_maps())._mask == b""
+    # batch with padding: sample switch changes tokens and mask
+    b = softmax_maps(B=2, Q=5, K=5)
+    maps = AttentionMaps(b, tokens=[TOKS, ["x", "y", "z", "[PAD]", "[PAD]"]],
+                         mask=np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], bool))
+    w = AttentionView(maps)
+    assert w.n_samples == 2 and w._mask == b"" and w.tokens == TOKS
+    w.sample = 1
+    assert w._tokens == ["x", "y", "z", "[PAD]", "[PAD]"]
+    mk = w.masked()
+    assert mk[:, 3:].all() and mk[3:, :].all() and not mk[:3, :3].any()
+    assert w._head_meta["sample"] == 1
+    with pytest.raises(ValueError, match="sample"):
+        w.sample = 2
+
+
+def test_vit_mode():
+    rng = np.random.default_rng(0)
+    a = softmax_maps(L=1, H=2, Q=17, K=17)  # 1 class token + 4x4 patches
+    img = (rng.random((64, 64, 3)) * 255).astype(np.uint8)
+    w = AttentionView(a, image=img)
+    assert (w.patch_grid, w.n_prefix_tokens) == ([4, 4], 1)
+    assert w._image_meta["shape"] == [64, 64, 3]
+    m = AttentionMaps(softmax_maps(L=1, H=2, Q=21, K=21), patch_grid=(4, 4), n_prefix_tokens=5)
+    w2 = AttentionView(m, image=img, token=7)
+    assert (w2.patch_grid, w2.n_prefix_tokens, w2.token) == ([4, 4], 5, 7)
+    with pytest.raises(ValueError, match="need image"):
+        AttentionView(a, patch_grid=(4, 4))
+
+
+def test_large_payload_fits_budget():
+    a = np.random.default_rng(0).random((12, 12, 512, 512), dtype=np.float32)
+    w = AttentionView(a)
+    assert len(w._head) == 512 * 512
+    assert len(w._thumbs) == 12 * 13 * 32 * 32
+    assert len(w._head) + len(w._thumbs) < 1_000_000
+
+
+def test_exported_at_top_level():
+    assert xw.AttentionView is AttentionView

@@ -1,0 +1,642 @@
+"""AttentionView: attention matrices with layer/head sliders, token lines, overview grid and ViT patches.
+
+Transport (see DESIGN.md "Binary to the browser"): the kernel keeps the full
+``(L, H, Q, K)`` tensor of every source. The browser gets
+
+* ``_thumbs``: every layer x (mean, head 0..H-1) of the current source,
+  area-averaged to at most ``thumb_size`` x ``thumb_size`` and quantised to
+  uint8 with one scale per thumbnail (``_thumbs_meta["scales"]``);
+* ``_head``: the selected (source, sample, layer, head) at full resolution,
+  uint8 with scale/offset (or float16), so saved widget state shows it;
+* other heads on demand: the front end sends ``{"type": "get", "requests":
+  [{"id", "source", "sample", "layer", "head"}, ...]}`` as a custom message
+  and each answer comes back as ``{"type": "head", "id", "meta"}`` with the
+  bytes as the message's one buffer (prefetched per layer, LRU-cached in the
+  browser by bytes).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Mapping
+
+import anywidget
+import numpy as np
+import traitlets
+
+from . import _serialize as ser
+from ._traits import (
+    SEQUENTIAL,
+    BoundedFloat,
+    Choice,
+    Index,
+    OptionalIndex,
+    WidgetTypeError,
+    WidgetValueError,
+    as_int,
+    check_options,
+)
+
+__all__ = ["AttentionView", "pool_thumbnails"]
+
+_ESM = ser.esm_path("attention_view")
+VIEWS = ("matrix", "tokens", "overview")
+_THUMB_BUDGET = 512 * 1024  # bytes of thumbnails per source at most
+
+
+# --------------------------------------------------------------------------- helpers
+def _is_maps(x: Any) -> bool:
+    """Duck-typed AttentionMaps: an object with a ``weights`` array attribute (not an array itself)."""
+    return hasattr(x, "weights") and not isinstance(x, np.ndarray) and not hasattr(x, "__array_interface__")
+
+
+def _weights(x: Any, what: str) -> np.ndarray:
+    """``(B, L, H, Q, K)`` float32 from an AttentionMaps, array or tensor ((L,H,Q,K), (H,Q,K), (Q,K) too)."""
+    raw = x.weights if _is_maps(x) else x
+    a = ser.to_numpy(raw, what)
+    shape = a.shape
+    if a.ndim == 2:
+        a = a[None, None, None]
+    elif a.ndim == 3:
+        a = a[None, None]
+    elif a.ndim == 4:
+        a = a[None]
+    elif a.ndim != 5:
+        raise WidgetValueError(
+            f"{what} has shape {shape}; expected (L, H, Q, K) or (B, L, H, Q, K) attention weights "
+            f"((H, Q, K) and (Q, K) are read as one layer / one head)"
+        )
+    if 0 in a.shape:
+        raise WidgetValueError(f"{what} of shape {shape} is empty")
+    ser.check_finite(a, what)
+    if a.dtype == np.bool_:
+        a = a.astype(np.float32)
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
+def _area_matrix(n_in: int, n_out: int) -> np.ndarray:
+    r = n_in / n_out
+    edges = np.arange(n_out + 1) * r
+    lo, hi = edges[:-1, None], edges[1:, None]
+    j = np.arange(n_in)[None, :]
+    return (np.clip(np.minimum(hi, j + 1) - np.maximum(lo, j), 0, None) / r).astype(np.float32)
+
+
+def pool_thumbnails(w: np.ndarray, tq: int, tk: int) -> np.ndarray:
+    """Mean-pool the last two axes ``(..., Q, K)`` to ``(..., tq, tk)`` (area average; exact block means when divisible)."""
+    Q, K = w.shape[-2:]
+    if (Q, K) == (tq, tk):
+        return w.astype(np.float32, copy=True)
+    if Q % tq == 0 and K % tk == 0:
+        s = w.shape[:-2] + (tq, Q // tq, tk, K // tk)
+        return w.reshape(s).mean(axis=(-3, -1), dtype=np.float64).astype(np.float32)
+    ry, rx = _area_matrix(Q, tq), _area_matrix(K, tk)
+    return np.matmul(np.matmul(ry, w.astype(np.float32, copy=False)), rx.T)
+
+
+def _token_rows(x: Any, B: int, n: int, what: str, count: str) -> list[list[str]] | None:
+    """One token list per batch row (a flat list is shared by all rows); each of length ``n``."""
+    if x is None:
+        return None
+    if isinstance(x, str):
+        raise WidgetTypeError(f"{what} must be a list of strings, got a single string")
+    if hasattr(x, "tolist") and not isinstance(x, list):
+        x = x.tolist()
+    try:
+        items = list(x)
+    except TypeError:
+        raise WidgetTypeError(f"{what} must be a list of strings, got {type(x).__name__}") from None
+    if items and all(isinstance(r, (list, tuple)) for r in items):
+        if len(items) != B:
+            raise WidgetValueError(f"{what} has {len(items)} rows but the maps hold {B} batch rows")
+        rows = [list(r) for r in items]
+    else:
+        rows = [items] * B
+    for r in rows:
+        for t in r:
+            if not isinstance(t, str):
+                raise WidgetTypeError(f"{what} must be strings, got {type(t).__name__} {t!r}")
+        if len(r) != n:
+            raise WidgetValueError(f"{what} has {len(r)} entries but the maps have {n} {count}; they must match")
+    return rows
+
+
+def _infer_prefix(k: int) -> tuple[int, tuple[int, int]] | None:
+    for p in (1, 0, 5, 2, 3, 4, 6, 7, 8, 9, 17):
+        n = k - p
+        if n > 0 and math.isqrt(n) ** 2 == n:
+            s = math.isqrt(n)
+            return p, (s, s)
+    return None
+
+
+class _Source:
+    """One choice of the ``source`` selector: full weights (B, L, H, Q, K) kept in the kernel."""
+
+    def __init__(self, name: str, w: np.ndarray, kind: str, layer_names: list[str], params: dict,
+                 query_tokens: list[list[str]] | None = None):
+        self.name, self.w, self.kind, self.params = name, w, kind, params
+        self.B, self.L, self.H, self.Q, self.K = w.shape
+        self.layer_names = layer_names
+        self.query_tokens = query_tokens  # per batch row; only for sources whose Q differs from the main maps'
+        self._means: dict[tuple[int, int], np.ndarray] = {}
+
+    def head(self, b: int, layer: int, head: int) -> np.ndarray:
+        if head >= 0 or self.H == 1:
+            return self.w[b, layer, max(head, 0)]
+        key = (b, layer)
+        if key not in self._means:
+            self._means[key] = self.w[b, layer].mean(axis=0, dtype=np.float64).astype(np.float32)
+        return self._means[key]
+
+    def describe(self, sample: int = 0) -> dict:
+        d = {"name": self.name, "kind": self.kind, "layers": self.L, "heads": self.H, "layer_names": self.layer_names,
+             "queries": self.Q}
+        if self.query_tokens is not None:
+            d["query_tokens"] = self.query_tokens[sample]
+        return d
+
+
+# --------------------------------------------------------------------------- widget
+class AttentionView(anywidget.AnyWidget):
+    """Attention weights, layer by layer and head by head.
+
+    Parameters
+    ----------
+    maps : AttentionMaps, array or tensor
+        ``(L, H, Q, K)`` or ``(B, L, H, Q, K)`` weights (``(H, Q, K)``/``(Q, K)``
+        are one layer/head). An AttentionMaps also brings ``tokens``,
+        ``query_tokens`` (cross-attention), ``layer_names``, ``kind``, ``mask``,
+        ``causal``, ``patch_grid`` and ``n_prefix_tokens``.
+    tokens : list of str, optional
+        Key tokens (and query tokens when Q == K). Default: the maps' tokens,
+        else ``"0", "1", ...``.
+    extra : dict ``{name: AttentionMaps or array}``, optional
+        Derived maps (rollout, flow, gradient-weighted ...) offered as further
+        choices of ``source``; each needs the same (B, Q, K), any (L, H).
+    image : (H, W, 3) array, optional
+        ViT mode: with a ``patch_grid`` (from the maps, the ``patch_grid``
+        option, or inferred from K), clicking a patch shows its attention
+        over the image. ``n_prefix_tokens`` (class/register tokens) precede
+        the patches.
+    layer, head : int
+        Selection; ``head = -1`` is the mean of heads.
+    token : int or None
+        The pinned query token (click a token / a matrix row / an image patch).
+    source : str
+        The main maps' kind ("attention" for raw arrays) or an ``extra`` name.
+    view : "matrix" | "tokens" | "overview"
+    sample : int
+        Batch row for 5-D weights.
+    colormap : sequential colormap name, default "viridis"
+    clip_percentile : float in (0, 100], default 99.5
+        The colour scale ends at this percentile of the shown head's weights.
+    thumb_size : int, default 32
+        Overview thumbnails are at most this size (smaller when L x H is large).
+    dtype : "uint8" | "float16"
+        Encoding of the full-resolution head sent to the browser.
+    """
+
+    _esm = _ESM
+
+    layer = Index(0, what="layer").tag(sync=True)
+    head = traitlets.Int(0).tag(sync=True)
+    token = OptionalIndex(what="token").tag(sync=True)
+    source = traitlets.Unicode("attention").tag(sync=True)
+    view = Choice(VIEWS, "matrix", what="view").tag(sync=True)
+    sample = Index(0, what="sample").tag(sync=True)
+    colormap = Choice(SEQUENTIAL, "viridis", what="colormap").tag(sync=True)
+    clip_percentile = BoundedFloat(99.5, 0.0, 100.0, lo_open=True, what="clip_percentile").tag(sync=True)
+
+    # description (set once)
+    n_samples = traitlets.Int(1).tag(sync=True)
+    causal = traitlets.Bool(False).tag(sync=True)
+    patch_grid = traitlets.List(traitlets.Int()).tag(sync=True)
+    n_prefix_tokens = traitlets.Int(0).tag(sync=True)
+    _sources = traitlets.List().tag(sync=True)
+    _tokens = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    _query_tokens = traitlets.List(traitlets.Unicode()).tag(sync=True)  # empty: same as _tokens
+    _mask = traitlets.Bytes(b"").tag(sync=True)  # np.packbits of (Q, K) "masked" cells; empty: none
+    _image = traitlets.Bytes(b"").tag(sync=True)
+    _image_meta = traitlets.Dict().tag(sync=True)
+
+    # payload
+    _thumbs = traitlets.Bytes(b"").tag(sync=True)
+    _thumbs_meta = traitlets.Dict().tag(sync=True)
+    _head = traitlets.Bytes(b"").tag(sync=True)
+    _head_meta = traitlets.Dict().tag(sync=True)
+
+    _OPTIONS = (
+        "extra", "image", "query_tokens", "layer", "head", "token", "source", "view", "sample", "colormap",
+        "clip_percentile", "thumb_size", "dtype", "causal", "patch_grid", "n_prefix_tokens", "max_image_size",
+    )
+
+    def __init__(
+        self,
+        maps: Any,
+        tokens: Any = None,
+        *,
+        extra: Mapping[str, Any] | None = None,
+        image: Any = None,
+        query_tokens: Any = None,
+        layer: int = 0,
+        head: int = 0,
+        token: int | None = None,
+        source: str | None = None,
+        view: str = "matrix",
+        sample: int = 0,
+        colormap: str = "viridis",
+        clip_percentile: float = 99.5,
+        thumb_size: int = 32,
+        dtype: str = "uint8",
+        causal: bool | None = None,
+        patch_grid: Any = None,
+        n_prefix_tokens: int | None = None,
+        max_image_size: int = 384,
+        **kwargs: Any,
+    ) -> None:
+        check_options(type(self).__name__, kwargs, self._OPTIONS)
+        ser.require_bundle(_ESM)
+        if not isinstance(type(self)._esm, str) and isinstance(type(self)._esm, Path):
+            self._esm = _ESM.read_text(encoding="utf-8")
+        Choice(("uint8", "float16"), what="dtype").validate(self, dtype)
+        self._dtype = dtype
+        thumb_size = as_int(thumb_size, "thumb_size")
+        if not 4 <= thumb_size <= 128:
+            raise WidgetValueError(f"thumb_size must be in [4, 128], got {thumb_size}")
+        if maps is None or isinstance(maps, (str, bytes, Mapping)):
+            raise WidgetTypeError(
+                f"maps must be an AttentionMaps or an (L, H, Q, K) array/tensor, got {type(maps).__name__}"
+            )
+
+        # ---------------------------------------------------------- sources
+        main_w = _weights(maps, "maps")
+        is_maps = _is_maps(maps)
+        kind = str(getattr(maps, "kind", None) or "attention") if is_maps else "attention"
+        B, L, H, Q, K = main_w.shape
+        self._maps = maps
+        self._srcs: dict[str, _Source] = {}
+        self._srcs[kind] = _Source(kind, main_w, kind, self._layer_names(maps, L), dict(getattr(maps, "params", {}) or {}))
+        if extra is not None:
+            if not isinstance(extra, Mapping):
+                raise WidgetTypeError(f"extra must be a dict {{name: AttentionMaps or array}}, got {type(extra).__name__}")
+            for name, m in extra.items():
+                if not isinstance(name, str) or not name:
+                    raise WidgetTypeError(f"extra names must be non-empty strings, got {name!r}")
+                if name in self._srcs:
+                    raise WidgetValueError(f"extra name {name!r} clashes with an existing source {list(self._srcs)}")
+                w = _weights(m, f"extra[{name!r}]")
+                if w.shape[0] == 1 and B > 1:
+                    w = np.broadcast_to(w, (B,) + w.shape[1:])
+                if (w.shape[0], w.shape[4]) != (B, K):
+                    raise WidgetValueError(
+                        f"extra[{name!r}] has shape {w.shape[1:]} (batch {w.shape[0]}); expected batch {B} and "
+                        f"(layers, heads, queries, {K}) with the main maps' {K} key tokens"
+                    )
+                k = str(getattr(m, "kind", None) or name) if _is_maps(m) else name
+                params = dict(getattr(m, "params", {}) or {}) if _is_maps(m) else {}
+                eq = None
+                if w.shape[3] != Q:  # e.g. attention_flow(output_token=t): one row
+                    qt = getattr(m, "query_tokens", None) if _is_maps(m) else None
+                    eq = _token_rows(qt, B, w.shape[3], f"extra[{name!r}].query_tokens", "queries") if qt is not None else None
+                    if eq is None:
+                        t = params.get("output_token")
+                        eq = [[f"#{t}" if t is not None and w.shape[3] == 1 else str(i) for i in range(w.shape[3])]] * B
+                self._srcs[name] = _Source(name, w, k, self._layer_names(m, w.shape[1]), params, eq)
+        self._B, self._Q, self._K = B, Q, K
+
+        # ----------------------------------------------------------- tokens
+        tok = tokens if tokens is not None else (getattr(maps, "tokens", None) if is_maps else None)
+        qtok = query_tokens if query_tokens is not None else (getattr(maps, "query_tokens", None) if is_maps else None)
+        tok_rows = _token_rows(tok, B, K, "tokens", "key tokens") or [[str(i) for i in range(K)]] * B
+        q_rows = _token_rows(qtok, B, Q, "query_tokens", "queries")
+        if q_rows is None and Q != K:
+            q_rows = [[str(i) for i in range(Q)]] * B
+        self._tok_rows, self._q_rows = tok_rows, q_rows
+
+        # ------------------------------------------------------------ masks
+        if causal is None:
+            causal = bool(getattr(maps, "causal", False)) if is_maps else False
+            if not is_maps and Q == K and Q > 1:
+                causal = not np.triu(main_w, 1).any()
+        elif not isinstance(causal, (bool, np.bool_)):
+            raise WidgetTypeError(f"causal must be True, False or None, got {causal!r}")
+        self._causal = bool(causal)
+        self._mask_src = getattr(maps, "mask", None) if is_maps else None
+        self._qmask_src = getattr(maps, "query_mask", None) if is_maps else None
+
+        # ------------------------------------------------------------- image
+        img_b, img_m, grid, prefix = b"", {}, [], 0
+        if image is not None:
+            from .heatmap_overlay import as_images
+
+            imgs = as_images(image)
+            if imgs.shape[0] != 1:
+                raise WidgetValueError(f"image must be one (H, W, 3) picture, got a batch of {imgs.shape[0]}")
+            img = imgs[0]
+            pg = patch_grid if patch_grid is not None else getattr(maps, "patch_grid", None)
+            npf = n_prefix_tokens if n_prefix_tokens is not None else getattr(maps, "n_prefix_tokens", None)
+            if pg is None:
+                inferred = _infer_prefix(K if npf is None else K - as_int(npf, "n_prefix_tokens") + 1)
+                if inferred is None:
+                    raise WidgetValueError(
+                        f"image given but no patch_grid: {K} tokens is not a square number of patches plus prefix "
+                        f"tokens; pass patch_grid=(rows, cols) and n_prefix_tokens"
+                    )
+                npf = inferred[0] if npf is None else npf
+                pg = inferred[1] if npf is None else (math.isqrt(K - as_int(npf, "n_prefix_tokens")),) * 2
+            if not isinstance(pg, (list, tuple)) or len(pg) != 2:
+                raise WidgetTypeError(f"patch_grid must be (rows, cols), got {pg!r}")
+            gh, gw = as_int(pg[0], "patch_grid[0]"), as_int(pg[1], "patch_grid[1]")
+            npf = 0 if npf is None else as_int(npf, "n_prefix_tokens")
+            if gh < 1 or gw < 1 or npf < 0 or npf + gh * gw != K:
+                raise WidgetValueError(
+                    f"patch_grid {gh}x{gw} with {npf} prefix tokens makes {npf + gh * gw} tokens, but the maps have "
+                    f"{K} key tokens; expected n_prefix_tokens + rows * cols == K"
+                )
+            max_image_size = as_int(max_image_size, "max_image_size")
+            dh, dw = ser.display_size(img.shape[0], img.shape[1], max_image_size)
+            if (dh, dw) != img.shape[:2]:
+                r = ser.area_resize(np.moveaxis(img, -1, 0).astype(np.float64), dh, dw)
+                img = np.clip(np.round(np.moveaxis(r, 0, -1)), 0, 255).astype(np.uint8)
+            img_b, img_m = ser.encode(img, "uint8")
+            grid, prefix = [gh, gw], npf
+        elif patch_grid is not None or n_prefix_tokens is not None:
+            raise WidgetValueError("patch_grid and n_prefix_tokens need image= (ViT mode)")
+
+        # ----------------------------------------------------- thumbnails size
+        self._thumb = thumb_size
+
+        # ------------------------------------------------------- user state
+        src = kind if source is None else source
+        if not isinstance(src, str):
+            raise WidgetTypeError(f"source must be a string, one of {list(self._srcs)}; got {type(src).__name__}")
+        if src not in self._srcs:
+            raise WidgetValueError(f"unknown source {src!r}; expected one of {list(self._srcs)}")
+        sample = as_int(sample, "sample")
+        self._check_sample(sample)
+        layer, head = as_int(layer, "layer"), as_int(head, "head")
+        self._check_layer(layer, src)
+        self._check_head(head, src)
+        token = OptionalIndex(what="token").validate(self, token)
+        self._check_token(token)
+        self._ready = False
+        thumbs_b, thumbs_m = self._thumb_payload(src, sample)
+        head_b, head_m = self._head_payload(src, sample, layer, head)
+        super().__init__(
+            n_samples=B,
+            causal=self._causal,
+            patch_grid=grid,
+            n_prefix_tokens=prefix,
+            _sources=[s.describe(sample) for s in self._srcs.values()],
+            _tokens=tok_rows[sample],
+            _query_tokens=q_rows[sample] if q_rows is not None else [],
+            _mask=self._mask_payload(sample, src),
+            _image=img_b,
+            _image_meta=img_m,
+            _thumbs=thumbs_b,
+            _thumbs_meta=thumbs_m,
+            _head=head_b,
+            _head_meta=head_m,
+            source=src,
+            sample=sample,
+            layer=layer,
+            head=head,
+            token=token,
+            view=view,
+            colormap=colormap,
+            clip_percentile=clip_percentile,
+            **kwargs,
+        )
+        self._ready = True
+        self.on_msg(self._on_custom_msg)
+
+    # ----------------------------------------------------------------- payloads
+    @staticmethod
+    def _layer_names(m: Any, L: int) -> list[str]:
+        names = getattr(m, "layer_names", None) if _is_maps(m) else None
+        if names is not None:
+            names = [str(n) for n in list(names)]
+            if len(names) == L:
+                return names
+        return [str(i) for i in range(L)]
+
+    def _thumb_sizes(self, s: _Source) -> tuple[int, int]:
+        t = self._thumb
+        n = s.L * (s.H + 1)
+        while t > 4 and n * t * t > _THUMB_BUDGET:
+            t -= 1
+        return min(t, s.Q), min(t, s.K)
+
+    def thumbnails(self, source: str | None = None, sample: int | None = None) -> np.ndarray:
+        """The overview's thumbnails as float32 ``(L, 1 + H, tq, tk)``: column 0 the mean of heads, then each head."""
+        s = self._srcs[self.source if source is None else source]
+        b = self.sample if sample is None else sample
+        tq, tk = self._thumb_sizes(s)
+        per_head = pool_thumbnails(s.w[b], tq, tk)  # (L, H, tq, tk)
+        mean = per_head.mean(axis=1, keepdims=True, dtype=np.float64).astype(np.float32)
+        return np.concatenate([mean, per_head], axis=1)
+
+    def _thumb_payload(self, source: str, sample: int) -> tuple[bytes, dict]:
+        th = self.thumbnails(source, sample)
+        L, C, tq, tk = th.shape
+        flat = th.reshape(L * C, -1)
+        hi = flat.max(axis=1).astype(np.float64)
+        hi = np.where(hi > 0, hi, 1.0)
+        q = np.clip(np.round(np.maximum(flat, 0) / hi[:, None] * 255), 0, 255).astype(np.uint8)
+        meta = {
+            "dtype": "uint8", "shape": [L, C, tq, tk], "scale": 1.0, "offset": 0.0,
+            "scales": [float(x) / 255.0 for x in hi], "source": source, "sample": sample,
+        }
+        return q.tobytes(), meta
+
+    def _head_payload(self, source: str, sample: int, layer: int, head: int) -> tuple[bytes, dict]:
+        s = self._srcs[source]
+        a = s.head(sample, layer, head)
+        raw, meta = ser.encode(a, self._dtype)
+        meta.update(source=source, sample=int(sample), layer=int(layer), head=int(head), max=float(a.max()))
+        return raw, meta
+
+    def _mask_payload(self, sample: int, source: str) -> bytes:
+        m = self.masked(sample, source)
+        return b"" if m is None else np.packbits(m.reshape(-1)).tobytes()
+
+    def masked(self, sample: int | None = None, source: str | None = None) -> np.ndarray | None:
+        """``(Q, K)`` bool of a source: cells hidden by the causal mask or padding (None when nothing is masked).
+
+        Padding comes from the maps' ``mask`` (``(B, K)`` or ``(K,)``, True = real
+        token) and ``query_mask`` (default: ``mask`` for self-attention).
+        """
+        b = self.sample if sample is None else sample
+        s = self._srcs[self.source if source is None else source]
+        Q, K = s.Q, s.K
+        out = np.zeros((Q, K), dtype=bool)
+        if self._causal and Q == K:
+            out |= np.triu(np.ones((Q, K), dtype=bool), 1)
+
+        def row(m: Any, n: int) -> np.ndarray | None:
+            if m is None:
+                return None
+            m = np.asarray(ser.to_numpy(m, "mask")).astype(bool)
+            if m.ndim == 2:
+                m = m[b] if m.shape[0] == self._B else m[0]
+            return m if m.shape == (n,) else None
+
+        km = row(self._mask_src, K)
+        if km is not None:
+            out |= ~km[None, :]
+        if Q == self._Q:
+            qm = row(self._qmask_src, Q)
+            if qm is None and self._q_rows is None and Q == K:
+                qm = km
+            if qm is not None:
+                out |= ~qm[:, None]
+        return out if out.any() else None
+
+    # ------------------------------------------------------------ custom messages
+    def _on_custom_msg(self, _widget: Any, content: Any, buffers: Any) -> None:
+        """Answer ``{"type": "get", "requests": [...]}`` (or one request inline) with one message per head."""
+        if not isinstance(content, dict) or content.get("type") != "get":
+            return
+        reqs = content.get("requests")
+        if reqs is None:
+            reqs = [content]
+        for r in reqs if isinstance(reqs, list) else []:
+            rid = r.get("id") if isinstance(r, dict) else None
+            try:
+                if not isinstance(r, dict):
+                    raise WidgetTypeError("request must be an object")
+                src = r.get("source", self.source)
+                if src not in self._srcs:
+                    raise WidgetValueError(f"unknown source {src!r}")
+                sample = as_int(r.get("sample", self.sample), "sample")
+                layer = as_int(r.get("layer"), "layer")
+                head = as_int(r.get("head"), "head")
+                self._check_sample(sample)
+                self._check_layer(layer, src)
+                self._check_head(head, src)
+                raw, meta = self._head_payload(src, sample, layer, head)
+            except (TypeError, ValueError) as e:
+                self.send({"type": "error", "id": rid, "message": str(e)})
+                continue
+            self.send({"type": "head", "id": rid, "meta": meta}, buffers=[raw])
+
+    # ------------------------------------------------------------- observers
+    @traitlets.observe("source", "sample", "layer", "head")
+    def _on_selection(self, change: dict) -> None:
+        if not getattr(self, "_ready", False):
+            return
+        name = change["name"]
+        s = self._srcs[self.source]
+        with self.hold_sync():
+            if name == "source":
+                # clamp the selection into the new source's ranges
+                if self.layer >= s.L:
+                    self.layer = s.L - 1
+                if self.head >= s.H:
+                    self.head = s.H - 1
+            if name in ("source", "sample"):
+                self._thumbs, self._thumbs_meta = self._thumb_payload(self.source, self.sample)
+                self._mask = self._mask_payload(self.sample, self.source)
+            if name == "sample":
+                b = self.sample
+                self._tokens = self._tok_rows[b]
+                self._query_tokens = self._q_rows[b] if self._q_rows is not None else []
+                self._sources = [x.describe(b) for x in self._srcs.values()]
+            key = (self.source, self.sample, self.layer, self.head)
+            m = self._head_meta
+            if (m.get("source"), m.get("sample"), m.get("layer"), m.get("head")) != key:
+                self._head, self._head_meta = self._head_payload(*key)
+
+    # ------------------------------------------------------------ validation
+    def _src(self, source: str | None = None) -> _Source | None:
+        srcs = getattr(self, "_srcs", None)
+        if srcs is None:
+            return None
+        return srcs.get(source if source is not None else self.source)
+
+    def _check_layer(self, layer: int, source: str | None = None) -> None:
+        s = self._src(source)
+        if s is not None and not 0 <= layer < s.L:
+            raise WidgetValueError(f"layer must be in [0, {s.L - 1}] ({s.L} layers in {s.name!r}), got {layer}")
+
+    def _check_head(self, head: int, source: str | None = None) -> None:
+        s = self._src(source)
+        if s is not None and not -1 <= head < s.H:
+            raise WidgetValueError(
+                f"head must be -1 (mean of heads) or in [0, {s.H - 1}] ({s.H} heads in {s.name!r}), got {head}"
+            )
+
+    def _check_sample(self, b: int) -> None:
+        B = getattr(self, "_B", None)
+        if B is not None and not 0 <= b < B:
+            raise WidgetValueError(f"sample must be in [0, {B - 1}] (the maps hold {B} rows), got {b}")
+
+    def _check_token(self, t: Any) -> None:
+        Q = getattr(self, "_Q", None)
+        if t is not None and Q is not None and not 0 <= t < Q:
+            raise WidgetValueError(f"token must be None or a query index in [0, {Q - 1}], got {t}")
+
+    @traitlets.validate("layer")
+    def _valid_layer(self, proposal: dict) -> int:
+        self._check_layer(proposal["value"])
+        return proposal["value"]
+
+    @traitlets.validate("head")
+    def _valid_head(self, proposal: dict) -> int:
+        v = as_int(proposal["value"], "head")
+        self._check_head(v)
+        return v
+
+    @traitlets.validate("sample")
+    def _valid_sample(self, proposal: dict) -> int:
+        self._check_sample(proposal["value"])
+        return proposal["value"]
+
+    @traitlets.validate("token")
+    def _valid_token(self, proposal: dict) -> Any:
+        self._check_token(proposal["value"])
+        return proposal["value"]
+
+    @traitlets.validate("source")
+    def _valid_source(self, proposal: dict) -> str:
+        v = proposal["value"]
+        if not isinstance(v, str):
+            raise WidgetTypeError(f"source must be a string, got {type(v).__name__}")
+        srcs = getattr(self, "_srcs", None)
+        if srcs is not None and v not in srcs:
+            raise WidgetValueError(f"unknown source {v!r}; expected one of {list(srcs)}")
+        return v
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def sources(self) -> list[str]:
+        """Names ``source`` can take."""
+        return list(self._srcs)
+
+    @property
+    def tokens(self) -> list[str]:
+        """Key tokens of the current sample (and query tokens for self-attention)."""
+        return list(self._tok_rows[self.sample])
+
+    @property
+    def query_tokens(self) -> list[str]:
+        """Query tokens of the current sample (the key tokens for self-attention)."""
+        rows = self._q_rows if self._q_rows is not None else self._tok_rows
+        return list(rows[self.sample])
+
+    def weights(self, source: str | None = None, sample: int | None = None) -> np.ndarray:
+        """The full ``(L, H, Q, K)`` float32 weights of a source (kept in the kernel)."""
+        s = self._srcs[self.source if source is None else source]
+        return s.w[self.sample if sample is None else sample]
+
+    def current(self) -> np.ndarray:
+        """The shown ``(Q, K)`` map (selected source, sample, layer, head; head -1 = mean)."""
+        return self._srcs[self.source].head(self.sample, self.layer, self.head)
+
+    def __repr__(self) -> str:
+        s = next(iter(self._srcs.values()))
+        extra = f", extra={list(self._srcs)[1:]!r}" if len(self._srcs) > 1 else ""
+        q = f", queries={self._Q}" if self._Q != self._K or self._q_rows is not None else ""
+        b = f", samples={self._B}" if self._B > 1 else ""
+        return f"AttentionView(layers={s.L}, heads={s.H}, tokens={self._K}{q}{b}{extra})"
