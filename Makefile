@@ -52,7 +52,7 @@ test-browser: env js
 	$(PY) -m pytest tests/browser -q -p no:cacheprovider
 
 bench: env js
-	$(PY) benchmarks/run.py
+	for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 clean:
 	rm -rf $(VENV) js/node_modules xai_widgets/static
