@@ -84,7 +84,8 @@ class ForcePlot(anywidget.AnyWidget):
         "waterfall" show row ``index``.
     order : "similarity" | "output" | "original"
         Sample order in stacked mode. "similarity" is hierarchical clustering of
-        the attribution rows with optimal leaf ordering
+        the attribution rows with optimal leaf ordering up to 1,000 rows and a
+        cheap greedy leaf ordering beyond
         (:func:`xai_widgets.explain.ordering.similarity_order`).
     y_feature : int or None
         Stacked mode: plot the output (None) or this feature's attribution.

@@ -237,12 +237,27 @@ class ShapleyProblem:
             self.f0 = self.f0_all[self.spec][:, None]
 
     # ------------------------------------------------------- value function
+    def _pass_scores(self, inp: torch.Tensor) -> torch.Tensor:
+        """``f`` on one composite batch → scores ``(rows, K)``, in the model's dtype for a module."""
+        if not self.is_module:
+            return self.scores(inp)
+        out = to_scores(self.f(inp))
+        if out.shape[0] != inp.shape[0]:
+            raise ValueError(
+                f"f returned {out.shape[0]} rows of scores for a batch of {inp.shape[0]}; expected (N,) or (N, K)"
+            )
+        return out.detach().to(self.device)
+
     def values(self, z: np.ndarray, desc: str = "shap") -> torch.Tensor:
         """``v_i(S)`` for every row ``i`` and coalition ``S = z[c]`` → float64 ``(N, C, T)``.
 
         ``z`` is a boolean ``(C, M)`` matrix over groups. Composite rows
         (row × coalition × background row) go through ``f`` in passes of at
-        most ``rows_per_pass`` rows.
+        most ``rows_per_pass`` rows. The coalition masks are expanded to
+        elements once; each pass writes its composite rows into one buffer
+        reused by every pass (``x*k + b*(1-k)``, exact for ``k`` in {0, 1})
+        and reduces the model's scores at once to the weighted background
+        mean (float64, so only the small ``(N, C, T)`` result is kept).
         """
         from tqdm.auto import tqdm
 
@@ -251,33 +266,44 @@ class ShapleyProblem:
         if c == 0:
             return out.view(self.n, 0, self.t)
         zt = torch.as_tensor(np.ascontiguousarray(z, dtype=bool), device=self.device)
+        keep_all = zt[:, self.labels]  # (C, E) True where x is kept, expanded once
+        e = self.elements
         bg_step = min(self.nb, self.rows_per_pass)
         pairs_step = max(1, self.rows_per_pass // bg_step)
         bg_chunks = list(chunk_ranges(self.nb, bg_step))
         total = -(-self.n * c // pairs_step) * len(bg_chunks)
         floating = self.x.is_floating_point()
+        if floating:
+            kf_all = keep_all.to(self.x.dtype)
+            nk_all = 1 - kf_all
+            buf = torch.empty(pairs_step * bg_step * e, dtype=self.x.dtype, device=self.device)
         bar = tqdm(total=total, desc=desc, unit="pass", leave=False, delay=0.5,
                    disable=total < PROGRESS_MIN_PASSES)
         try:
-            with self._context():
+            with self._context(), torch.inference_mode():
                 for p0, p1 in chunk_ranges(self.n * c, pairs_step):
+                    p = p1 - p0
                     idx = torch.arange(p0, p1, device=self.device)
                     row, coal = idx // c, idx % c
-                    keep = zt[coal][:, self.labels]  # (P, E) True where x is kept
                     xr = self.x_flat[row]
                     tr = None if self.is_all else self.spec[row]
                     if floating:  # x*k + b*(1-k) with k in {0, 1} is exact and ~3x faster than where()
-                        kf = keep.to(xr.dtype)
-                        xk, nk = (xr * kf)[:, None, :], (1 - kf)[:, None, :]
+                        xk = (xr * kf_all[coal])[:, None, :]
+                        nk = nk_all[coal][:, None, :]
+                    else:
+                        keep = keep_all[coal][:, None, :]
                     for b0, b1 in bg_chunks:
+                        nbc = b1 - b0
                         if floating:
-                            comp = torch.addcmul(xk, self.bg_flat[None, b0:b1, :], nk)
+                            comp = buf[: p * nbc * e].view(p, nbc, e)
+                            torch.addcmul(xk, self.bg_flat[None, b0:b1, :], nk, out=comp)
                         else:
-                            comp = torch.where(keep[:, None, :], xr[:, None, :], self.bg_flat[None, b0:b1, :])
-                        s = self.scores(comp.reshape((-1,) + self.row_shape)).view(p1 - p0, b1 - b0, self.k)
+                            comp = torch.where(keep, xr[:, None, :], self.bg_flat[None, b0:b1, :])
+                        s = self._pass_scores(comp.view((-1,) + self.row_shape)).view(p, nbc, self.k)
                         if tr is not None:
-                            s = s.gather(2, tr.view(-1, 1, 1).expand(-1, b1 - b0, 1))
-                        out[p0:p1] += (s * self.w[b0:b1, None]).sum(1)
+                            s = s.gather(2, tr.view(-1, 1, 1).expand(-1, nbc, 1))
+                        # weighted background mean, accumulated in float64: (P, T)
+                        out[p0:p1] += torch.matmul(s.to(torch.float64).transpose(1, 2), self.w[b0:b1])
                         bar.update(1)
         finally:
             bar.close()
