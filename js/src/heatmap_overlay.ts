@@ -17,6 +17,7 @@ import {
   formatValue,
   originalToDisplay,
   originalToDisplayIndex,
+  panelSign,
   scaleMax,
   type SignMode,
 } from "./lib/scale";
@@ -38,6 +39,8 @@ interface Panel {
   colorbar: HTMLCanvasElement;
   base: ImageData | null;
   vmax: number;
+  /** Sign mode this panel is drawn with (see panelSign). */
+  sign: SignMode;
 }
 
 interface Data {
@@ -173,7 +176,7 @@ function render({ model, el }: RenderProps): () => void {
         const colorbar = h("canvas", { class: "xw-colorbar" });
         const p = h("div", { class: "xw-panel" }, [title, canvas, colorbar]);
         panelsEl.appendChild(p);
-        const panel: Panel = { root: p, title, canvas, colorbar, base: null, vmax: 1 };
+        const panel: Panel = { root: p, title, canvas, colorbar, base: null, vmax: 1, sign: "all" };
         canvas.addEventListener("mousemove", (e) => hover(e, i), on);
         canvas.addEventListener("mouseleave", () => tooltip.hide(), on);
         canvas.addEventListener("click", (e) => click(e, i), on);
@@ -248,7 +251,7 @@ function render({ model, el }: RenderProps): () => void {
       const ctx = hiDpi(p.colorbar, cw, COLORBAR_H);
       if (ctx) {
         ctx.clearRect(0, 0, cw, COLORBAR_H);
-        drawColorbar(ctx, 0, 2, cw, o.colormap, o.sign, vmax[i], style);
+        drawColorbar(ctx, 0, 2, cw, o.colormap, p.sign, vmax[i], style);
       }
     }
     sharedBar.style.display = o.shared ? "block" : "none";
@@ -286,10 +289,12 @@ function render({ model, el }: RenderProps): () => void {
     const vmax = scales(d, o);
     panels.forEach((p, i) => {
       p.vmax = vmax[i];
+      // a shared scale must show both halves for every panel
+      p.sign = o.shared ? o.sign : panelSign(d.maps[i], o.sign);
       const ctx = p.canvas.getContext("2d");
       if (!ctx) return;
       const img = p.base && p.base.width === d.w && p.base.height === d.h ? p.base : ctx.createImageData(d.w, d.h);
-      compositeOverlay(d.image, d.maps[i], d.w, d.h, { colormap: o.colormap, sign: o.sign, vmax: vmax[i], opacity: o.opacity }, img.data);
+      compositeOverlay(d.image, d.maps[i], d.w, d.h, { colormap: o.colormap, sign: p.sign, vmax: vmax[i], opacity: o.opacity }, img.data);
       p.base = img;
     });
     drawMarkers(d);
@@ -378,7 +383,7 @@ function render({ model, el }: RenderProps): () => void {
       ctx.textAlign = "left";
       ctx.fillText(d.methods[i], x, pad + 15, pw);
       ctx.drawImage(p.canvas, x, pad + titleH, pw, ph);
-      drawColorbar(ctx, x, pad + titleH + ph + 8, pw, o.colormap, o.sign, p.vmax, style);
+      drawColorbar(ctx, x, pad + titleH + ph + 8, pw, o.colormap, o.shared ? o.sign : p.sign, p.vmax, style);
     });
     downloadCanvas(out, "heatmap_overlay.png");
   }

@@ -7,6 +7,7 @@ import {
   normalize,
   originalToDisplay,
   originalToDisplayIndex,
+  panelSign,
   percentile,
   scaleMax,
   signed,
@@ -113,5 +114,16 @@ describe("compositing and formatting", () => {
     expect(formatValue(-2)).toBe("-2");
     expect(formatValue(1.5e-5)).toBe("1.50e-5");
     expect(formatValue(123456)).toBe("1.23e5");
+  });
+});
+
+describe("panelSign", () => {
+  it("draws a map without negatives as positive under 'all'", () => {
+    expect(panelSign([0, 0.5, 2], "all")).toBe("positive");
+    expect(panelSign([0, -0.5, 2], "all")).toBe("all");
+  });
+  it("leaves explicit sign modes alone", () => {
+    expect(panelSign([0, 1], "absolute")).toBe("absolute");
+    expect(panelSign([-1, 1], "negative")).toBe("negative");
   });
 });

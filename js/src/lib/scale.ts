@@ -75,6 +75,17 @@ export function normalize(v: number, sign: SignMode, vmax: number, diverging: bo
   return { t: sign === "negative" ? 0.5 - m / 2 : 0.5 + m / 2, m };
 }
 
+/**
+ * The sign mode one map is drawn with. A map with no negative value under
+ * "all" is drawn as "positive": same colours, but its colour bar spans
+ * [0, vmax] instead of advertising a negative half it never uses.
+ */
+export function panelSign(map: ArrayLike<number>, sign: SignMode): SignMode {
+  if (sign !== "all") return sign;
+  for (let i = 0; i < map.length; i++) if (map[i] < 0) return sign;
+  return "positive";
+}
+
 /** Range shown on the colour bar, [lo, hi], for a sign mode. */
 export function colorbarRange(sign: SignMode, vmax: number): [number, number] {
   if (sign === "all") return [-vmax, vmax];
