@@ -107,6 +107,19 @@ class StrictBool(traitlets.TraitType):
         return bool(value)
 
 
+def check_in_range(value: Any, n: int | None, what: str, detail: str, *, optional: bool = False) -> None:
+    """Raise unless ``0 <= value < n``.
+
+    ``n`` is None while a widget is still being built (nothing to check yet);
+    with ``optional`` a None value is allowed (nothing picked).
+    """
+    if n is None or (optional and value is None):
+        return
+    if not 0 <= value < n:
+        allowed = f"None or {detail}" if optional else detail
+        raise WidgetValueError(f"{what} must be {allowed.format(last=n - 1, n=n)}, got {value}")
+
+
 def as_int(value: Any, what: str) -> int:
     """An integer (Python/numpy int, or a 0-d integer array/tensor); bools and floats are rejected."""
     if hasattr(value, "item") and getattr(value, "ndim", 1) == 0 and not isinstance(value, (bool, np.bool_)):

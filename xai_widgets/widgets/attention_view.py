@@ -34,6 +34,7 @@ from ._traits import (
     WidgetTypeError,
     WidgetValueError,
     as_int,
+    check_in_range,
     check_options,
 )
 
@@ -568,14 +569,10 @@ class AttentionView(anywidget.AnyWidget):
             )
 
     def _check_sample(self, b: int) -> None:
-        B = getattr(self, "_B", None)
-        if B is not None and not 0 <= b < B:
-            raise WidgetValueError(f"sample must be in [0, {B - 1}] (the maps hold {B} rows), got {b}")
+        check_in_range(b, getattr(self, "_B", None), "sample", "in [0, {last}] (the maps hold {n} rows)")
 
     def _check_token(self, t: Any) -> None:
-        Q = getattr(self, "_Q", None)
-        if t is not None and Q is not None and not 0 <= t < Q:
-            raise WidgetValueError(f"token must be None or a query index in [0, {Q - 1}], got {t}")
+        check_in_range(t, getattr(self, "_Q", None), "token", "a query index in [0, {last}]", optional=True)
 
     @traitlets.validate("layer")
     def _valid_layer(self, proposal: dict) -> int:

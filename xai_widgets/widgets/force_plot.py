@@ -20,6 +20,7 @@ from ._traits import (
     WidgetTypeError,
     WidgetValueError,
     as_int,
+    check_in_range,
     check_options,
 )
 
@@ -312,14 +313,10 @@ class ForcePlot(anywidget.AnyWidget):
 
     # ---------------------------------------------------------- validation
     def _check_index(self, i: int) -> None:
-        n = getattr(self, "_n", None)
-        if n is not None and not 0 <= i < n:
-            raise WidgetValueError(f"index must be in [0, {n - 1}] ({n} samples), got {i}")
+        check_in_range(i, getattr(self, "_n", None), "index", "in [0, {last}] ({n} samples)")
 
     def _check_feature(self, f: Any, what: str) -> None:
-        m = getattr(self, "_m", None)
-        if f is not None and m is not None and not 0 <= f < m:
-            raise WidgetValueError(f"{what} must be None or in [0, {m - 1}] ({m} features), got {f}")
+        check_in_range(f, getattr(self, "_m", None), what, "in [0, {last}] ({n} features)", optional=True)
 
     @traitlets.validate("index")
     def _valid_index(self, proposal: dict) -> int:

@@ -22,6 +22,7 @@ from ._traits import (
     WidgetTypeError,
     WidgetValueError,
     as_int,
+    check_in_range,
     check_options,
 )
 
@@ -347,9 +348,7 @@ class HeatmapOverlay(anywidget.AnyWidget):
 
     # ---------------------------------------------------------- validation
     def _check_sample(self, s: int) -> None:
-        n = getattr(self, "_n", None)
-        if n is not None and not 0 <= s < n:
-            raise WidgetValueError(f"sample must be in [0, {n - 1}] (the batch has {n} rows), got {s}")
+        check_in_range(s, getattr(self, "_n", None), "sample", "in [0, {last}] (the batch has {n} rows)")
 
     def _check_selected(self, sel: Any) -> None:
         if sel is None or not hasattr(self, "_hw"):

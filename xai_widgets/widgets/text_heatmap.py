@@ -22,6 +22,7 @@ from ._traits import (
     WidgetTypeError,
     WidgetValueError,
     as_int,
+    check_in_range,
     check_options,
 )
 
@@ -233,14 +234,10 @@ class TextHeatmap(anywidget.AnyWidget):
                 setattr(self, k, v)
 
     def _check_sample(self, s: int) -> None:
-        n = getattr(self, "_n", None)
-        if n is not None and not 0 <= s < n:
-            raise WidgetValueError(f"sample must be in [0, {n - 1}] (the batch has {n} rows), got {s}")
+        check_in_range(s, getattr(self, "_n", None), "sample", "in [0, {last}] (the batch has {n} rows)")
 
     def _check_token(self, tok: Any) -> None:
-        t = getattr(self, "_t", None)
-        if tok is not None and t is not None and not 0 <= tok < t:
-            raise WidgetValueError(f"token must be None or in [0, {t - 1}] ({t} tokens per row), got {tok}")
+        check_in_range(tok, getattr(self, "_t", None), "token", "in [0, {last}] ({n} tokens per row)", optional=True)
 
     @traitlets.validate("sample")
     def _valid_sample(self, proposal: dict) -> int:
