@@ -7,28 +7,13 @@ import torch
 
 import xai_widgets as xw
 from xai_widgets.explain import gradients as G
+from counting import RowCounter
 
 
 @pytest.fixture
 def x6():
     g = torch.Generator().manual_seed(1)
     return torch.randn(5, 6, generator=g, dtype=torch.float64)
-
-
-class RowCounter:
-    """Counts forward calls and rows seen by a model (hook removed on close)."""
-
-    def __init__(self, model):
-        self.calls = 0
-        self.rows = 0
-        self.handle = model.register_forward_pre_hook(self._hook)
-
-    def _hook(self, module, args):
-        self.calls += 1
-        self.rows += int(args[0].shape[0])
-
-    def close(self):
-        self.handle.remove()
 
 
 class Flaky(torch.nn.Module):

@@ -7,6 +7,7 @@ import torch
 
 import xai_widgets as xw
 from xai_widgets.explain import gradients as G
+from counting import RowCounter
 
 
 @pytest.fixture
@@ -21,20 +22,6 @@ def smooth_model():
     return torch.nn.Sequential(
         torch.nn.Linear(6, 16), torch.nn.Tanh(), torch.nn.Linear(16, 16), torch.nn.Softplus(), torch.nn.Linear(16, 3)
     ).double()
-
-
-class RowCounter:
-    def __init__(self, model):
-        self.calls, self.rows, self.max_rows = 0, 0, 0
-        self.handle = model.register_forward_pre_hook(self._hook)
-
-    def _hook(self, module, args):
-        self.calls += 1
-        self.rows += int(args[0].shape[0])
-        self.max_rows = max(self.max_rows, int(args[0].shape[0]))
-
-    def close(self):
-        self.handle.remove()
 
 
 def _f(model, x):

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import xai_widgets as xw
+from counting import RowCounter
 
 
 @pytest.fixture
@@ -19,20 +20,6 @@ class Half(torch.nn.Module):
 
     def forward(self, x):
         return (x * x).sum(1, keepdim=True) / 2
-
-
-class RowCounter:
-    def __init__(self, model):
-        self.calls, self.rows, self.max_rows = 0, 0, 0
-        self.handle = model.register_forward_pre_hook(self._hook)
-
-    def _hook(self, module, args):
-        self.calls += 1
-        self.rows += int(args[0].shape[0])
-        self.max_rows = max(self.max_rows, int(args[0].shape[0]))
-
-    def close(self):
-        self.handle.remove()
 
 
 # ------------------------------------------------------------- closed forms
