@@ -25,6 +25,7 @@ import {
   forceStack,
   lighten,
   outputOrder,
+  paddedRange,
   placeLabels,
   positions,
   sampleAt,
@@ -342,14 +343,7 @@ function render({ model, el }: RenderProps): () => void {
       lo = Math.min(lo, s.lo);
       hi = Math.max(hi, s.hi);
     }
-    if (!(hi - lo > 1e-12)) {
-      const pad = Math.abs(hi) > 0 ? Math.abs(hi) * 0.1 : 1;
-      lo -= pad;
-      hi += pad;
-    }
-    const padv = 0.05 * (hi - lo);
-    lo -= padv;
-    hi += padv;
+    [lo, hi] = paddedRange(lo, hi, 0.05);
     const W = cssWidth();
     const left = 14;
     const right = 14;
@@ -537,14 +531,7 @@ function render({ model, el }: RenderProps): () => void {
       lo = Math.min(lo, r.start, r.end);
       hi = Math.max(hi, r.start, r.end);
     }
-    if (!(hi - lo > 1e-12)) {
-      const pad = Math.abs(hi) > 0 ? Math.abs(hi) * 0.1 : 1;
-      lo -= pad;
-      hi += pad;
-    }
-    const padv = 0.04 * (hi - lo);
-    lo -= padv;
-    hi += padv;
+    [lo, hi] = paddedRange(lo, hi, 0.04);
     const X = (v: number) => left + ((v - lo) / (hi - lo)) * (W - left - right);
     const Y = (k: number) => top + (R - 1 - k) * rowH + rowH / 2; // k: index from the bottom
     drawnWidth = W;
@@ -679,13 +666,7 @@ function render({ model, el }: RenderProps): () => void {
         hi = Math.max(hi, v, 0);
       }
     }
-    if (!(hi - lo > 1e-12)) {
-      const pad = Math.abs(hi) > 0 ? Math.abs(hi) * 0.1 : 1;
-      lo -= pad;
-      hi += pad;
-    }
-    const pad = 0.04 * (hi - lo);
-    return [lo - pad, hi + pad];
+    return paddedRange(lo, hi, 0.04);
   }
 
   /** Columns of the stacked plot into an ImageData of PW x PH device pixels. */

@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
 import {
-  OTHER,
   axisTicks,
   byMagnitude,
   collapseFeatures,
@@ -9,7 +8,9 @@ import {
   logit,
   logitTicks,
   niceTicks,
+  OTHER,
   outputOrder,
+  paddedRange,
   placeLabels,
   positions,
   sampleAt,
@@ -175,5 +176,15 @@ describe("placement and geometry", () => {
     expect(lighten([0, 0, 0], 1)).toEqual([255, 255, 255]);
     expect(clip("abc", 10)).toBe("abc");
     expect(clip("abcdefghijkl", 5)).toBe("abcd…");
+  });
+});
+
+describe("paddedRange", () => {
+  it("adds the margin on both sides", () => {
+    expect(paddedRange(0, 10, 0.05)).toEqual([-0.5, 10.5]);
+  });
+  it("widens a degenerate range before the margin", () => {
+    expect(paddedRange(2, 2, 0)).toEqual([1.8, 2.2]);
+    expect(paddedRange(0, 0, 0)).toEqual([-1, 1]);
   });
 });

@@ -269,3 +269,18 @@ export function lighten(c: readonly [number, number, number], t: number): [numbe
   const k = Math.min(1, Math.max(0, t));
   return [Math.round(c[0] + (255 - c[0]) * k), Math.round(c[1] + (255 - c[1]) * k), Math.round(c[2] + (255 - c[2]) * k)];
 }
+
+/**
+ * An axis range around [lo, hi] with a margin of `margin` × its width. A
+ * degenerate range (all values equal) is first widened by 10% of |hi|, or by
+ * 1 around zero, so the axis never has zero width.
+ */
+export function paddedRange(lo: number, hi: number, margin: number): [number, number] {
+  if (!(hi - lo > 1e-12)) {
+    const pad = Math.abs(hi) > 0 ? Math.abs(hi) * 0.1 : 1;
+    lo -= pad;
+    hi += pad;
+  }
+  const pad = margin * (hi - lo);
+  return [lo - pad, hi + pad];
+}
