@@ -56,6 +56,13 @@ class Attribution:
         methods that promise completeness; None otherwise.
     group_values : ndarray or None
         Per-group values for grouped Shapley methods.
+    output_names : list of str or None
+        Class names of the model's outputs (as in ``shap.Explanation``),
+        indexed by ``target``.
+
+    An ``Attribution`` is a sequence of rows: ``len(a)`` is N, ``a[i]`` is
+    row ``i`` (keeping the batch axis, N=1; ``IndexError`` past the end),
+    ``for row in a`` yields the rows, and ``np.asarray(a)`` is ``values``.
 
     Example
     -------
@@ -75,6 +82,7 @@ class Attribution:
     feature_names: list[str] | None = None
     delta: np.ndarray | None = None
     group_values: np.ndarray | None = None
+    output_names: list[str] | None = None
 
     def __post_init__(self) -> None:
         self.values = _np(self.values)
@@ -84,6 +92,8 @@ class Attribution:
             setattr(self, name, _np(getattr(self, name)))
         if self.feature_names is not None:
             self.feature_names = [str(f) for f in self.feature_names]
+        if self.output_names is not None:
+            self.output_names = [str(o) for o in self.output_names]
 
     # ------------------------------------------------------------ basics
     @property
@@ -98,12 +108,30 @@ class Attribution:
         return self.values
 
     def __getitem__(self, rows: Any) -> "Attribution":
-        """Select batch rows (an int keeps the batch axis: ``a[0]`` has N=1)."""
-        if isinstance(rows, (int, np.integer)):
-            rows = slice(int(rows), int(rows) + 1) if rows != -1 else slice(-1, None)
+        """Select batch rows: an int keeps the batch axis (``a[0]`` has N=1); also slices,
+        index arrays and boolean masks. An int past the end raises ``IndexError``."""
+        n = len(self)
+        if isinstance(rows, (bool, np.bool_)):
+            raise TypeError("an Attribution is indexed by row: an int, a slice, an index array or a boolean mask")
+        if isinstance(rows, (int, np.integer)) or (hasattr(rows, "ndim") and getattr(rows, "ndim") == 0 and not isinstance(rows, str)):
+            i = int(rows)
+            if not -n <= i < n:
+                raise IndexError(f"row {i} is out of range for an Attribution of {n} row{'s' if n != 1 else ''}")
+            i %= n
+            rows = slice(i, i + 1)
+        elif isinstance(rows, tuple):
+            raise TypeError(
+                "an Attribution is indexed by row only (a[i], a[i:j], a[[i, j]]); index the values with a.values[...]"
+            )
+        elif not isinstance(rows, slice):
+            rows = np.asarray(rows.detach().cpu() if hasattr(rows, "detach") else rows)
+            if rows.dtype != bool and not np.issubdtype(rows.dtype, np.integer):
+                raise TypeError(f"rows must be an int, a slice, integer indices or a boolean mask; got dtype {rows.dtype}")
+            if rows.dtype != bool and rows.size and (rows.max() >= n or rows.min() < -n):
+                raise IndexError(f"row index out of range for an Attribution of {n} rows")
 
         def pick(x):
-            if x is None or np.ndim(x) == 0 or x.shape[0] != len(self):
+            if x is None or np.ndim(x) == 0 or x.shape[0] != n:
                 return x
             return x[rows]
 
@@ -119,13 +147,37 @@ class Attribution:
             params=dict(self.params),
         )
 
+    def __iter__(self):
+        """Yield each row as an ``Attribution`` of one row."""
+        for i in range(len(self)):
+            yield self[i]
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        a = self.values if dtype is None else self.values.astype(dtype)
+        return a.copy() if copy else a
+
+    @property
+    def target_names(self) -> list[str] | None:
+        """The class name of each row's target (``output_names[target]``), or None."""
+        if self.output_names is None or self.target is None:
+            return None
+        return [self.output_names[int(t)] if 0 <= int(t) < len(self.output_names) else str(int(t)) for t in np.ravel(self.target)]
+
     def __repr__(self) -> str:
         parts = [f"method={self.method!r}", f"shape={self.shape}"]
         if self.target is not None:
             t = self.target.tolist()
             parts.append(f"target={t if len(t) <= 8 else str(t[:8])[:-1] + ', ...]'}")
+        names = self.target_names
+        if names is not None:
+            parts.append(f"classes={names if len(names) <= 4 else names[:4] + ['...']}")
         if self.delta is not None:
             parts.append(f"max|delta|={float(np.abs(self.delta).max()):.3g}")
+        if self.params.get("background_summarized"):
+            parts.append(
+                f"background=k-means summary of {self.params.get('background_rows')} rows "
+                f"into {self.params.get('background')} weighted centres"
+            )
         return f"Attribution({', '.join(parts)})"
 
     # -------------------------------------------------------- constructors
@@ -142,6 +194,7 @@ class Attribution:
         params: Mapping[str, Any] | None = None,
         feature_names: Sequence[str] | None = None,
         delta: Any = None,
+        output_names: Sequence[str] | None = None,
     ) -> "Attribution":
         """Wrap raw arrays (numpy, torch, or a Captum result) as an ``Attribution``.
 
@@ -190,6 +243,7 @@ class Attribution:
             params=dict(params or {}),
             feature_names=list(feature_names) if feature_names is not None else None,
             delta=_np(delta).reshape(-1) if delta is not None else None,
+            output_names=list(output_names) if output_names is not None else None,
         )
 
     # ------------------------------------------------------------- shap interop
@@ -199,7 +253,7 @@ class Attribution:
         ``values`` and ``data`` keep their shape, except that a ``target="all"``
         attribution ``(N, K, ...)`` moves its output axis last, as shap does
         (``(N, ..., K)``); ``base_values`` becomes ``(N,)`` (``(N, K)``);
-        ``feature_names`` and ``params["output_names"]`` pass through.
+        ``feature_names`` and ``output_names`` pass through.
         Needs the optional ``shap`` package.
         """
         try:
@@ -222,7 +276,11 @@ class Attribution:
                 base = np.broadcast_to(b.reshape(-1, k) if b.size % k == 0 and b.ndim >= 1 else b, (n, k)).copy()
             else:
                 base = np.broadcast_to(b.reshape(-1) if b.size in (1, n) else b, (n,)).copy()
-        out_names = self.params.get("output_names")
+        out_names = self.output_names
+        if out_names is not None and not multi and self.target is not None:
+            # shap's single-output Explanation names the one output explained per row
+            t = np.ravel(self.target)
+            out_names = [out_names[int(t[0])]] if len(set(t.tolist())) == 1 else None
         return shap.Explanation(
             values=values,
             base_values=base,
@@ -264,9 +322,9 @@ class Attribution:
         params: dict = {}
         out_names = getattr(explanation, "output_names", None)
         if out_names is not None and not isinstance(out_names, str):
-            params["output_names"] = [str(o) for o in out_names]
+            out_names = [str(o) for o in out_names]
         elif isinstance(out_names, str):
-            params["output_names"] = [out_names]
+            out_names = [out_names]
         multi = base is not None and base.ndim == 2 and values.ndim >= 3 and values.shape[-1] == base.shape[-1]
         if multi:
             values = np.moveaxis(values, -1, 1)
@@ -285,6 +343,7 @@ class Attribution:
             method=str(method) if method is not None else "shap",
             params=params,
             feature_names=names,
+            output_names=out_names,
         )
 
     # ---------------------------------------------------------------- views

@@ -68,13 +68,112 @@ def as_batch(
         if not torch.isfinite(inputs).all():
             raise ValueError(f"{name} contains NaN or inf values")
     elif not allow_int:
-        raise TypeError(
-            f"{name} must be a floating-point tensor to take gradients, got dtype {inputs.dtype}; "
-            "for token ids pass layer=<the embedding module>"
-        )
+        raise TypeError(_integer_input_message(inputs, name))
     if model is not None:
         inputs = inputs.to(model_device(model))
-    return inputs.detach()
+    return normal_tensor(inputs.detach())
+
+
+def _integer_input_message(x: torch.Tensor, name: str) -> str:
+    """Say what came (shape, dtype, layout) and the conversion a user most likely needs."""
+    shape = tuple(x.shape)
+    what = f"{name} has shape {shape} and dtype {x.dtype}"
+    if x.dim() in (3, 4) and shape[-1] in (1, 3, 4) and (x.dim() == 3 or shape[-2] > 4):
+        batch = "" if x.dim() == 4 else "[None]"
+        return (
+            f"{what}: that looks like an image in HWC layout with {x.dtype} pixels (channels last), "
+            "but gradients need floating-point input in the layout the model expects. Convert it, e.g. "
+            f"x = torch.as_tensor(img){batch}.permute(0, 3, 1, 2).float() / 255 (then apply the model's "
+            "normalisation), or use xai_widgets.demo.preprocess for the demo models"
+        )
+    if x.dtype == torch.bool:
+        return f"{what}: gradients need floating-point input; convert with {name}.float()"
+    return (
+        f"{what}: gradients need floating-point input. If these are token ids, pass "
+        "layer=<the embedding module> to attribute to the embeddings; if they are numbers "
+        f"(counts, pixel values), convert with {name}.float()"
+    )
+
+
+def normal_tensor(t: Any) -> Any:
+    """``t`` itself, or a normal copy of it when it was created under ``torch.inference_mode()``.
+
+    Inference tensors cannot take part in autograd, so kernels copy them
+    (outside inference mode) before they build a graph.
+    """
+    if isinstance(t, torch.Tensor) and t.is_inference():
+        with torch.inference_mode(False):
+            return t.clone()
+    return t
+
+
+def as_batches(
+    inputs: Any,
+    model: nn.Module | None = None,
+    *,
+    name: str = "inputs",
+    min_dim: int = 2,
+    allow_int: bool = False,
+) -> tuple[tuple[torch.Tensor, ...], bool]:
+    """One batch ``(N, ...)`` or a tuple of batches → ``(tensors, was_tuple)``.
+
+    Each part is validated as by :func:`as_batch`; the parts must share the
+    batch size ``N``.
+    """
+    if isinstance(inputs, (tuple, list)):
+        if len(inputs) == 0:
+            raise ValueError(f"{name} is an empty tuple; give a tensor (N, ...) or a tuple of tensors")
+        parts = tuple(
+            as_batch(x, model, name=f"{name}[{i}]", min_dim=min_dim, allow_int=allow_int)
+            for i, x in enumerate(inputs)
+        )
+        sizes = [int(p.shape[0]) for p in parts]
+        if len(set(sizes)) > 1:
+            shapes = ", ".join(str(tuple(p.shape)) for p in parts)
+            raise ValueError(
+                f"the parts of {name} must share the batch size (first axis); got shapes {shapes}"
+            )
+        return parts, True
+    return (as_batch(inputs, model, name=name, min_dim=min_dim, allow_int=allow_int),), False
+
+
+def describe_inputs(inputs: Any) -> str:
+    """``shape (1, 3, 224, 224), dtype torch.float32`` for a tensor or each part of a tuple."""
+    if isinstance(inputs, (tuple, list)):
+        return "(" + "; ".join(describe_inputs(x) for x in inputs) + ")"
+    if hasattr(inputs, "shape") and hasattr(inputs, "dtype"):
+        return f"shape {tuple(inputs.shape)}, dtype {inputs.dtype}"
+    return type(inputs).__name__
+
+
+def model_call_error(err: BaseException, inputs: Any, *, full: Any = None) -> ValueError:
+    """A ``ValueError`` for an exception raised by the model's first forward call.
+
+    Names the input shape(s) the model got (``inputs``: the probe rows) and
+    the batch they come from (``full``), and hints at a missing batch axis
+    where that fits. Raise it ``from err`` so the original error stays chained.
+    """
+    got = describe_inputs(inputs)
+    batch = "" if full is None else f" (rows of the batch with {describe_inputs(full)})"
+    msg = f"the model failed on inputs with {got}{batch}: {type(err).__name__}: {err}"
+    first = inputs[0] if isinstance(inputs, (tuple, list)) and inputs else inputs
+    src = full if full is not None else first
+    if isinstance(src, (tuple, list)) and src:
+        src = src[0]
+    if hasattr(src, "shape"):
+        shape = tuple(src.shape)
+        if len(shape) == 3 and shape[0] in (1, 3, 4):
+            msg += (
+                f". The input {shape} looks like ONE image (C, H, W) without a batch axis: kernels read "
+                "the first axis as the batch. Add one with inputs[None] (shape (1, ...))"
+            )
+        elif len(shape) in (2, 3):
+            msg += (
+                f". If {shape} is a single example, the first axis is being read as the batch: add a "
+                "batch axis with inputs[None]; if the model expects channels (e.g. (N, 1, H, W) for a "
+                "grayscale CNN), add that axis with inputs[:, None]"
+            )
+    return ValueError(msg)
 
 
 def check_positive_int(value: Any, name: str, *, minimum: int = 1, allow_none: bool = False) -> int | None:
@@ -113,7 +212,8 @@ def model_as_found(model: nn.Module, *, eval_mode: bool = True) -> Iterator[nn.M
             model.eval()
         for p, _ in grads:
             p.requires_grad_(False)
-        with torch.enable_grad():
+        # inference_mode(False) too: inside torch.inference_mode() enable_grad alone is not enough
+        with torch.inference_mode(False), torch.enable_grad():
             yield model
     finally:
         for p, flag in grads:
@@ -136,7 +236,7 @@ def hooks(*handles_factory: Callable[[], Any]) -> Iterator[list]:
 
 
 # ----------------------------------------------------------- outputs/targets
-def to_scores(out: Any, output: OutputFn | None = None) -> torch.Tensor:
+def to_scores(out: Any, output: OutputFn | None = None, n: int | None = None) -> torch.Tensor:
     """Map a model's return value to scores of shape ``(N, K)``.
 
     Handles tensors, tuples/lists (first element), dicts and Hugging Face
@@ -158,6 +258,14 @@ def to_scores(out: Any, output: OutputFn | None = None) -> torch.Tensor:
             f"first item is a tensor, or an object with .logits; got {type(out).__name__}. "
             "Pass output=<function mapping it to an (N, K) tensor>."
         )
+    if out.dim() == 0:
+        rows = "" if n is None else f" of {n} row{'s' if n != 1 else ''}"
+        raise ValueError(
+            f"the model returned one number (a 0-d tensor) for the whole batch{rows}; scores must be "
+            "one per row: (N,) or (N, K). If the model sums or averages over the batch (e.g. "
+            "model(x).sum()), return the per-row scores instead, or pass output=<function mapping the "
+            "model's output to (N, K)>"
+        )
     if out.dim() == 1:
         out = out[:, None]
     elif out.dim() > 2:
@@ -168,29 +276,66 @@ def to_scores(out: Any, output: OutputFn | None = None) -> torch.Tensor:
     return out
 
 
-def resolve_target(target: Target, scores: torch.Tensor) -> torch.Tensor | str:
+def _close_names(name: str, names: Sequence[str], limit: int = 5) -> list[str]:
+    import difflib
+
+    low = name.lower()
+    contains = [n for n in names if low in n.lower()]
+    return (contains + [n for n in difflib.get_close_matches(name, list(names), n=limit, cutoff=0.6) if n not in contains])[:limit]
+
+
+def name_to_index(name: str, output_names: Sequence[str] | None) -> int:
+    """The output index of class ``name`` (exact match, then case-insensitive)."""
+    if output_names is None:
+        raise ValueError(
+            f"target {name!r} is a class name, but the model's class names are not known; pass "
+            "output_names=[...] (one per output), or give target as an int index"
+        )
+    names = list(output_names)
+    if name in names:
+        return names.index(name)
+    low = [n.lower() for n in names]
+    if name.lower() in low:
+        return low.index(name.lower())
+    close = _close_names(name, names)
+    hint = f"; close matches: {close}" if close else ""
+    raise ValueError(f"target {name!r} is not one of the {len(names)} class names{hint}")
+
+
+def resolve_target(target: Target, scores: torch.Tensor, output_names: Sequence[str] | None = None) -> torch.Tensor | str:
     """Turn ``target`` into a LongTensor ``(N,)`` of output indices, or ``"all"``.
 
-    ``None`` picks each row's top-scoring output.
+    ``None`` picks each row's top-scoring output. An int, a numpy integer, a
+    0-d tensor or a one-element tensor/array applies to every row; a
+    sequence/tensor of N ints gives one per row; a class name (or one name
+    per row) is looked up in ``output_names``.
     """
     n, k = scores.shape
     if isinstance(target, str):
-        if target != "all":
-            raise ValueError(f"target must be None, an int, one int per row or 'all'; got {target!r}")
-        return "all"
+        if target == "all":
+            return "all"
+        target = name_to_index(target, output_names)
     if target is None:
         return scores.detach().argmax(dim=1)
     if isinstance(target, (bool, np.bool_)):
         raise TypeError(f"target must be an int, not a bool ({target!r})")
+    if isinstance(target, (list, tuple)) and target and all(isinstance(t, str) for t in target):
+        target = [name_to_index(t, output_names) for t in target]
     if isinstance(target, (int, np.integer)):
         t = torch.full((n,), int(target), dtype=torch.long)
     else:
         try:
-            t = torch.as_tensor(np.asarray(target.cpu() if isinstance(target, torch.Tensor) else target))
+            t = torch.as_tensor(np.asarray(target.detach().cpu() if isinstance(target, torch.Tensor) else target))
         except Exception as e:  # noqa: BLE001
-            raise TypeError(f"target must be None, an int, one int per row or 'all'; got {target!r}") from e
-        if t.dtype.is_floating_point or t.dtype == torch.bool or t.dim() != 1:
-            raise TypeError(f"target must be one int per row, got {target!r}")
+            raise TypeError(
+                f"target must be None, an int, one int per row, a class name or 'all'; got {target!r}"
+            ) from e
+        if t.dtype.is_floating_point or t.dtype == torch.bool or t.is_complex():
+            raise TypeError(f"target must hold integer output indices, got dtype {t.dtype} ({target!r})")
+        if t.dim() == 0 or t.numel() == 1:  # a 0-d or one-element tensor broadcasts, as in Captum
+            t = torch.full((n,), int(t.reshape(-1)[0]), dtype=torch.long)
+        elif t.dim() != 1:
+            raise TypeError(f"target must be one int per row (shape ({n},)), got shape {tuple(t.shape)}")
         if t.numel() != n:
             raise ValueError(f"target has {t.numel()} entries but the batch has {n} rows")
         t = t.long()
@@ -198,6 +343,68 @@ def resolve_target(target: Target, scores: torch.Tensor) -> torch.Tensor | str:
     if bad.any():
         raise ValueError(f"target {t[bad][0].item()} is out of range: the model has {k} outputs (0..{k - 1})")
     return t.to(scores.device)
+
+
+# -------------------------------------------------------------- class names
+def resolve_output_names(model: Any, output_names: Any = None) -> list[str] | None:
+    """Class names for the model's outputs, or None.
+
+    The explicit ``output_names`` if given; else a Hugging Face
+    ``model.config.id2label`` (in id order, unless it is the default
+    ``LABEL_0, LABEL_1, ...``); else a ``model.output_names`` attribute (the
+    demo models set it). Check them against the number of outputs with
+    :func:`check_output_names` (``explicit=output_names is not None``).
+    """
+    if output_names is not None:
+        if isinstance(output_names, str) or not isinstance(output_names, Sequence) and not isinstance(output_names, np.ndarray):
+            raise TypeError(f"output_names must be a list of class names (one per output), got {type(output_names).__name__}")
+        names = [str(o) for o in list(output_names)]
+        if len(set(names)) != len(names):
+            dup = sorted({x for x in names if names.count(x) > 1})[:3]
+            raise ValueError(f"output_names must be unique; repeated: {dup}")
+        return names
+    config = getattr(model, "config", None)
+    id2label = getattr(config, "id2label", None) if config is not None else None
+    if isinstance(id2label, dict) and id2label:
+        try:
+            items = sorted((int(k), str(v)) for k, v in id2label.items())
+        except (TypeError, ValueError):
+            items = []
+        if items and [k for k, _ in items] == list(range(len(items))):
+            labels = [v for _, v in items]
+            if labels != [f"LABEL_{i}" for i in range(len(labels))]:
+                return labels
+    names = getattr(model, "output_names", None)
+    if isinstance(names, (list, tuple)) and names and all(isinstance(x, str) for x in names):
+        return list(names)
+    return None
+
+
+def check_output_names(names: list[str] | None, k: int, explicit: bool) -> list[str] | None:
+    """Names that fit the ``k`` outputs; an explicit list of another length is an error."""
+    if names is None:
+        return None
+    if len(names) != k:
+        if explicit:
+            raise ValueError(f"output_names has {len(names)} names but the model has {k} outputs")
+        return None
+    return names
+
+
+def joint_delta(values: Sequence[Any], outputs: Any, base_values: Any, per_output: bool = False) -> torch.Tensor:
+    """Completeness residual over the sum of every input's values, float64 ``(N,)`` (``(N, K)``).
+
+    ``sum_i values_i.reshape(N, [K,] -1).sum(-1) - (outputs - base_values)``.
+    """
+    total = None
+    for v in values:
+        v = torch.as_tensor(v).detach().cpu().double()
+        n = v.shape[0]
+        s = v.reshape((n, v.shape[1], -1) if per_output else (n, -1)).sum(-1)
+        total = s if total is None else total + s
+    out = torch.as_tensor(outputs).detach().cpu().double()
+    base = torch.as_tensor(base_values).detach().cpu().double()
+    return total - (out - base)
 
 
 def gather(scores: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
