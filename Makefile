@@ -15,7 +15,7 @@ export PYTHONHASHSEED := 0
 JS_SRC := $(shell find js/src -name '*.ts' 2>/dev/null) js/build.mjs
 STATIC := xai_widgets/static/heatmap_overlay.js xai_widgets/static/text_heatmap.js xai_widgets/static/force_plot.js xai_widgets/static/attention_view.js
 
-.PHONY: env js lab test test-py test-js test-nb test-browser bench clean
+.PHONY: env js lab test test-py test-peers test-wheel test-js test-nb test-browser bench clean
 
 env: $(VENV)/.installed
 
@@ -34,13 +34,24 @@ $(STATIC) &: js/node_modules/.installed $(JS_SRC)
 
 js: $(STATIC)
 
-lab: env js
-	$(VENV)/bin/jupyter lab notebooks/
+# Jupyter refuses to start as root unless told; containers often run as root.
+ALLOW_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-test: env js test-py test-js test-nb test-browser
+lab: env js
+	$(VENV)/bin/jupyter lab $(ALLOW_ROOT) notebooks/
+
+test: env js test-py test-peers test-wheel test-js test-nb test-browser
 
 test-py: env
 	$(PY) -m pytest tests/explain tests/widgets -q
+
+# Captum's and shap's own test cases, ported to this API.
+test-peers: env
+	$(PY) -m pytest tests/peers -q -p no:cacheprovider
+
+# The built wheel in a fresh venv with runtime dependencies only.
+test-wheel: env js
+	PY=$(PY) bash tests/install/check_wheel.sh
 
 test-js: js
 	cd js && $(NPM) run typecheck && $(NPM) test
