@@ -228,7 +228,10 @@ def test_progress_bar_with_many_chunks(cnn, images, capsys):
         (dict(batch_size=0), ValueError, "batch_size", []),
         (dict(target=4), ValueError, "out of range", [1]),
         (dict(target=[1, 2, 3]), ValueError, "3 entries", [1]),
-        (dict(target="every"), ValueError, "'all'", []),
+        (dict(target="every"), ValueError, "class names are not known", [1]),
+        (dict(target="tigr cat", output_names=["cat", "dog", "tiger cat", "lion"]), ValueError,
+         r"not one of the 4 class names; close matches: \['tiger cat'", [1]),
+        (dict(output_names=["cat", "dog"]), ValueError, "2 names but the model has 4 outputs", [1]),
         (dict(output=3), TypeError, "output", []),
     ],
 )
@@ -255,3 +258,93 @@ def test_bad_inputs_fail_before_the_model_runs(cnn):
     finally:
         counter.handle.remove()
     assert counter.rows == []
+
+
+# --------------------------------------------- issue 7: targets, names, errors
+@pytest.mark.parametrize(
+    "target",
+    [torch.tensor(2), torch.tensor([2]), np.int64(2), np.array(2), np.array([2])],
+    ids=["0-d tensor", "one-element tensor", "numpy scalar", "0-d array", "one-element array"],
+)
+def test_scalar_like_targets_broadcast_to_every_row(cnn, images, target):
+    res = xw.occlusion(cnn, images, target, window=(3, 4, 4), stride=(3, 3, 3))
+    ref = captum_occlusion(cnn, images, 2, (3, 4, 4), (3, 3, 3))
+    np.testing.assert_allclose(res.values, ref, atol=1e-6, rtol=1e-5)
+    np.testing.assert_array_equal(res.target, [2, 2])
+
+
+def test_class_name_targets_and_names_stored(cnn, images):
+    names = ["cat", "dog", "tiger cat", "lion"]
+    kw = dict(window=(3, 4, 4), stride=(3, 3, 3))
+    res = xw.occlusion(cnn, images, "tiger cat", output_names=names, **kw)
+    np.testing.assert_allclose(res.values, captum_occlusion(cnn, images, 2, (3, 4, 4), (3, 3, 3)), atol=1e-6, rtol=1e-5)
+    assert res.output_names == names
+    np.testing.assert_array_equal(res.target, [2, 2])
+    per_row = xw.occlusion(cnn, images, ["dog", "lion"], output_names=names, **kw)
+    np.testing.assert_allclose(per_row.values, captum_occlusion(cnn, images, [1, 3], (3, 4, 4), (3, 3, 3)),
+                               atol=1e-6, rtol=1e-5)
+
+
+def test_output_names_read_from_the_model(cnn, images):
+    cnn.output_names = ["a", "b", "c", "d"]
+    try:
+        res = xw.occlusion(cnn, images, "d", window=(3, 4, 4), stride=(3, 3, 3))
+    finally:
+        del cnn.output_names
+    assert res.output_names == ["a", "b", "c", "d"]
+    np.testing.assert_array_equal(res.target, [3, 3])
+    plain = xw.occlusion(cnn, images, 3, window=(3, 4, 4), stride=(3, 3, 3))
+    assert plain.output_names is None
+    np.testing.assert_allclose(res.values, plain.values, atol=0)
+
+
+def test_unbatched_image_into_a_cnn_names_the_shape_and_chains_the_error(cnn, images, state_check):
+    image = images[0]  # (3, 11, 13): one image, no batch axis
+    with state_check(cnn), pytest.raises(ValueError, match=r"\(3, 11, 13\).*inputs\[None\]") as info:
+        xw.occlusion(cnn, image, window=(4, 4), stride=(2, 2))
+    assert isinstance(info.value.__cause__, RuntimeError)  # torch's conv2d error, kept as the cause
+    # with the default 3-D window the mismatch is caught before the model runs
+    counter = CountCalls(cnn)
+    try:
+        with pytest.raises(ValueError, match=r"shape \(3, 11, 13\) is a single example, it has no batch axis.*inputs\[None\]"):
+            xw.occlusion(cnn, image)
+    finally:
+        counter.handle.remove()
+    assert counter.rows == []
+
+
+def test_model_returning_one_number_for_the_batch(cnn, images):
+    class Summed(nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            return self.inner(x).sum()
+
+    with pytest.raises(ValueError, match="one number"):
+        xw.occlusion(Summed(cnn), images, window=(3, 4, 4), stride=(3, 3, 3))
+
+
+def test_works_under_inference_mode_with_inference_tensors():
+    class Scaled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(5, 3)
+
+        def forward(self, x, scale=None):
+            return torch.tanh(self.fc(x)) * scale[:, None]
+
+    torch.manual_seed(4)
+    model = Scaled().double()
+    x = torch.randn(3, 5, dtype=torch.float64)
+    scale = torch.tensor([1.0, -2.0, 3.0], dtype=torch.float64)
+    base = torch.full((5,), 0.25, dtype=torch.float64)
+    ref = captum_occlusion(model, x, 1, (2,), 1, baseline=base[None], additional_forward_args=(scale,))
+    with torch.inference_mode():
+        xi, si, bi = x.clone(), scale.clone(), base.clone()  # inference tensors
+        res = xw.occlusion(model, xi, torch.tensor(1), window=2, stride=1, baseline=bi,
+                           forward_kwargs={"scale": si})
+    np.testing.assert_allclose(res.values, ref, atol=1e-6, rtol=1e-5)
+    outside = xw.occlusion(model, x, 1, window=2, stride=1, baseline=base, forward_kwargs={"scale": scale})
+    np.testing.assert_allclose(res.values, outside.values, atol=0)
