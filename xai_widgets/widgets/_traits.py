@@ -28,6 +28,7 @@ __all__ = [
     "OptionalIndex",
     "as_int",
     "check_options",
+    "reject_result_sequence",
 ]
 
 
@@ -186,3 +187,50 @@ class Index(traitlets.TraitType):
 
     def validate(self, obj: Any, value: Any) -> int:
         return as_int(value, self.what)
+
+
+def _result_kind(x: Any) -> str | None:
+    """The result type's name if ``x`` is one (Attribution, AttentionMaps, shap.Explanation), else None."""
+    name = type(x).__name__
+    if name in ("Attribution", "AttentionMaps") and hasattr(x, "values" if name == "Attribution" else "weights"):
+        return name
+    if name == "Explanation" and hasattr(x, "values") and hasattr(x, "base_values"):
+        return name
+    return None
+
+
+def reject_result_sequence(x: Any, widget: str, what: str, *, several: str | None = None) -> None:
+    """TypeError when a list or tuple of results comes where the widget takes one.
+
+    Checked before anything reads the list as an array: numpy would try to
+    treat every result as a nested sequence. A tuple of Attributions is what a
+    kernel returns for a tuple of inputs (one per input); a list is usually
+    several methods. ``several`` says how this widget takes several results
+    (HeatmapOverlay: a dict), or None when it shows one.
+    """
+    if not isinstance(x, (list, tuple)):
+        return
+    kinds = [_result_kind(v) for v in x]
+    found = [k for k in kinds if k is not None]
+    if not found:
+        return
+    kind = found[0]
+    k = len(x)
+    if isinstance(x, tuple) and kind == "Attribution" and len(found) == k:
+        raise WidgetTypeError(
+            f"{what} is a tuple of {k} Attributions, one per model input (what a kernel returns when its inputs "
+            f"are a tuple of tensors); {widget} shows one input's attributions: pick one, e.g. attrs[0] for the "
+            "first input"
+        )
+    plural = "list" if isinstance(x, list) else "tuple"
+    if several is not None:
+        raise WidgetTypeError(
+            f"{what} is a {plural} of {k} {kind}s; to show several side by side {several}"
+        )
+    hint = ""
+    if kind != "AttentionMaps":
+        hint = " (only HeatmapOverlay shows several side by side: pass it a dict {name: Attribution})"
+    raise WidgetTypeError(
+        f"{widget} shows one {kind}, got a {plural} of {k}: pass one of them (e.g. attrs[0]) and make one "
+        f"{widget} per result{hint}"
+    )

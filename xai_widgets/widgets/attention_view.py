@@ -36,6 +36,7 @@ from ._traits import (
     as_int,
     check_in_range,
     check_options,
+    reject_result_sequence,
 )
 
 __all__ = ["AttentionView", "pool_thumbnails"]
@@ -196,6 +197,16 @@ class AttentionView(anywidget.AnyWidget):
         Overview thumbnails are at most this size (smaller when L x H is large).
     dtype : "uint8" | "float16"
         Encoding of the full-resolution head sent to the browser.
+
+    Examples
+    --------
+    >>> import xai_widgets as xw
+    >>> from xai_widgets import demo
+    >>> tok, model = demo.minilm("eager")                        # doctest: +SKIP
+    >>> enc = tok("The cat sat on the mat.", return_tensors="pt")  # doctest: +SKIP
+    >>> maps = xw.capture_attention(model, **enc, tokenizer=tok)  # doctest: +SKIP
+    >>> w = xw.AttentionView(maps, extra={"rollout": xw.attention_rollout(maps)})  # doctest: +SKIP
+    >>> w.layer, w.head = 3, -1                                  # doctest: +SKIP
     """
 
     _esm = _ESM
@@ -257,6 +268,8 @@ class AttentionView(anywidget.AnyWidget):
         **kwargs: Any,
     ) -> None:
         check_options(type(self).__name__, kwargs, self._OPTIONS)
+        reject_result_sequence(maps, "AttentionView", "maps",
+                               several="pass the main maps and the others as extra={name: maps}")
         ser.require_bundle(_ESM)
         if not isinstance(type(self)._esm, str) and isinstance(type(self)._esm, Path):
             self._esm = _ESM.read_text(encoding="utf-8")

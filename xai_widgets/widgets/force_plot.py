@@ -22,6 +22,7 @@ from ._traits import (
     as_int,
     check_in_range,
     check_options,
+    reject_result_sequence,
 )
 
 __all__ = ["ForcePlot", "MODES", "LINKS"]
@@ -53,6 +54,43 @@ def _as_attribution(x: Any) -> Attribution:
         return Attribution.from_array(ser.to_numpy(x, "attribution"))
     raise WidgetTypeError(
         f"attribution must be an Attribution, a shap.Explanation or an (N, M) array; got {type(x).__name__}"
+    )
+
+
+def _class_label(k: int, names: Sequence[str] | None) -> str:
+    if names is not None and 0 <= k < len(names):
+        return f"{k} ({names[k]!r})"
+    return str(k)
+
+
+def _one_target(attr: Attribution, n: int) -> int | None:
+    """The one output every row explains, or None when unknown; ValueError when the rows differ.
+
+    A kernel's default ``target=None`` picks each row's top class, so the rows
+    of a multiclass attribution may explain different outputs: stacking them
+    would put different classes on one axis.
+    """
+    t = attr.target
+    if t is None or attr.params.get("target") == "all":
+        return None
+    t = np.asarray(t).reshape(-1)
+    if t.size == 0 or not np.issubdtype(t.dtype, np.integer):
+        return None
+    classes, counts = np.unique(t, return_counts=True)
+    if len(classes) == 1:
+        return int(classes[0])
+    if t.size != n:
+        return None
+    names = getattr(attr, "output_names", None)
+    listed = ", ".join(f"{_class_label(int(c), names)} in {k} row{'s' if k > 1 else ''}"
+                       for c, k in list(zip(classes, counts))[:8])
+    more = f", and {len(classes) - 8} more" if len(classes) > 8 else ""
+    first = int(classes[counts.argmax()])
+    example = f"target={first}" + (f" or target={names[first]!r}" if names is not None and first < len(names) else "")
+    raise WidgetValueError(
+        f"the {n} rows explain {len(classes)} different outputs ({listed}{more}): a force plot puts one output "
+        f"on its axis and would mix classes. Explain one class for every row ({example} in the kernel; the "
+        f"default target=None picks each row's top class), or show one row (attribution[i])"
     )
 
 
@@ -104,7 +142,24 @@ class ForcePlot(anywidget.AnyWidget):
     base_values : float or array ``(N,)``, optional
         Used when the attribution has none.
     output_name : str, optional
-        Label of the output (default "f(x)", or the shap output name).
+        Label of the output (default "f(x)", or the class name from
+        ``output_names`` when every row explains the same class).
+
+    Rows that explain different outputs (a kernel's default ``target=None``
+    picks each row's top class) are a ``ValueError`` naming the classes: a
+    force plot has one output on its axis. Explain one class with
+    ``target=k`` (or its name), or show one row.
+
+    Examples
+    --------
+    >>> import torch, xai_widgets as xw
+    >>> from sklearn.datasets import load_diabetes
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> X = torch.tensor(X, dtype=torch.float32)
+    >>> model = torch.nn.Sequential(torch.nn.Linear(10, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1))
+    >>> sv = xw.permutation_shap(model, X[:50], X[50:150])       # doctest: +SKIP
+    >>> xw.ForcePlot(sv)                                         # doctest: +SKIP
+    >>> xw.ForcePlot(sv[3], mode="waterfall")                    # doctest: +SKIP
     """
 
     _esm = _ESM
@@ -164,6 +219,7 @@ class ForcePlot(anywidget.AnyWidget):
         **kwargs: Any,
     ) -> None:
         check_options(type(self).__name__, kwargs, self._OPTIONS)
+        reject_result_sequence(attribution, "ForcePlot", "attribution")
         ser.require_bundle(_ESM)
         if not isinstance(type(self)._esm, str) and isinstance(type(self)._esm, Path):
             self._esm = _ESM.read_text(encoding="utf-8")  # bundle built after import
@@ -187,6 +243,7 @@ class ForcePlot(anywidget.AnyWidget):
         n, m = values.shape
         if n == 0 or m == 0:
             raise WidgetValueError(f"attribution values of shape {values.shape} are empty; expected (N, M) with N, M >= 1")
+        target = _one_target(attr, n)
         ser.check_finite(values, "attribution values")
         values = values.astype(np.float64)
         base = self._base_values(attr, values, base_values)
@@ -219,9 +276,11 @@ class ForcePlot(anywidget.AnyWidget):
 
         if output_name is None:
             output_name = "f(x)"
-            outs = attr.params.get("output_names")
+            outs = getattr(attr, "output_names", None)
             if outs and len(outs) == 1:
                 output_name = str(outs[0])
+            elif outs and target is not None and 0 <= target < len(outs):
+                output_name = str(outs[target])
         if not isinstance(output_name, str):
             raise WidgetTypeError(f"output_name must be a string, got {type(output_name).__name__}")
 

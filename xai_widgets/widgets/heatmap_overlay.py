@@ -24,6 +24,7 @@ from ._traits import (
     as_int,
     check_in_range,
     check_options,
+    reject_result_sequence,
 )
 
 __all__ = ["HeatmapOverlay"]
@@ -168,6 +169,23 @@ class HeatmapOverlay(anywidget.AnyWidget):
         the current ``sample`` (changing it sends the new one).
     dtype : "float32" | "float16"
         Precision of the maps sent to the browser.
+
+    Several methods go in a dict ``{name: Attribution}``; a list of
+    attributions, or the tuple a kernel returns for a tuple of inputs, is a
+    ``TypeError`` saying so.
+
+    Examples
+    --------
+    >>> import xai_widgets as xw
+    >>> from xai_widgets import demo
+    >>> model = demo.efficientnet_lite0()                        # doctest: +SKIP
+    >>> image = demo.load_image("chelsea")                       # doctest: +SKIP
+    >>> x = demo.preprocess(image)                               # doctest: +SKIP
+    >>> w = xw.HeatmapOverlay(image, {"IG": xw.integrated_gradients(model, x),
+    ...                               "Grad-CAM": xw.grad_cam(model, x)})  # doctest: +SKIP
+    >>> w.selected = (120, 90)                                   # doctest: +SKIP
+    >>> w.values_at()                                            # doctest: +SKIP
+    {'IG': ..., 'Grad-CAM': ...}
     """
 
     _esm = _ESM
@@ -219,6 +237,14 @@ class HeatmapOverlay(anywidget.AnyWidget):
         **kwargs: Any,
     ) -> None:
         check_options(type(self).__name__, kwargs, self._OPTIONS)
+        reject_result_sequence(
+            attributions, "HeatmapOverlay", "attributions",
+            several="pass a dict {name: Attribution}, e.g. {'IG': a, 'Grad-CAM': b}",
+        )
+        if isinstance(attributions, Mapping):
+            for k, v in attributions.items():
+                reject_result_sequence(v, "HeatmapOverlay", f"attributions[{k!r}]",
+                                       several="give each its own name in the dict {name: Attribution}")
         ser.require_bundle(_ESM)
         if not isinstance(type(self)._esm, str) and isinstance(type(self)._esm, Path):
             self._esm = _ESM.read_text(encoding="utf-8")  # bundle built after import

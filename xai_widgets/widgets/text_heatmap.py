@@ -24,6 +24,7 @@ from ._traits import (
     as_int,
     check_in_range,
     check_options,
+    reject_result_sequence,
 )
 
 __all__ = ["TextHeatmap", "token_layout"]
@@ -114,6 +115,19 @@ class TextHeatmap(anywidget.AnyWidget):
         The pinned token (click a token to pin/unpin it).
     max_bytes : int, default 8 MiB
         All rows are sent when they fit, otherwise only the current ``sample``.
+
+    Examples
+    --------
+    >>> import xai_widgets as xw
+    >>> from xai_widgets import demo
+    >>> tok, model = demo.minilm()                               # doctest: +SKIP
+    >>> enc = tok(["the cat sat on the mat"], return_tensors="pt")  # doctest: +SKIP
+    >>> def first_dim(out):  # (N,) score: one dimension of the sentence embedding
+    ...     return demo.mean_pool(out.last_hidden_state, enc["attention_mask"])[:, 0]
+    >>> a = xw.integrated_gradients(model, enc["input_ids"], output=first_dim, layer=model.embeddings,
+    ...                             forward_kwargs={"attention_mask": enc["attention_mask"]})  # doctest: +SKIP
+    >>> w = xw.TextHeatmap(tok.convert_ids_to_tokens(enc["input_ids"][0]), a)  # (1, T, D) summed over D  # doctest: +SKIP
+    >>> w.token = 2                                              # doctest: +SKIP
     """
 
     _esm = _ESM
@@ -152,6 +166,7 @@ class TextHeatmap(anywidget.AnyWidget):
         **kwargs: Any,
     ) -> None:
         check_options(type(self).__name__, kwargs, self._OPTIONS)
+        reject_result_sequence(attribution, "TextHeatmap", "attribution")
         ser.require_bundle(_ESM)
         if not isinstance(type(self)._esm, str) and isinstance(type(self)._esm, Path):
             self._esm = _ESM.read_text(encoding="utf-8")

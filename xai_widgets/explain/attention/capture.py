@@ -27,6 +27,43 @@ def capture_attention(
 ) -> AttentionMaps:
     """Run ``model(*args, **model_kwargs)`` once and return its attention weights.
 
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A Hugging Face transformer (any attention implementation), a model
+        built from ``nn.MultiheadAttention``, or any model with ``modules=``.
+    *args
+        The model's positional inputs (e.g. ``input_ids``).
+    layers : None, int, str or a list of them
+        Which attention calls to keep: indices into the calls in execution
+        order (negative counts from the end) or module names. Default: all.
+    heads : None, int or list of int
+        Which heads to keep (computed only for those heads where the
+        weights are recomputed).
+    dtype : torch dtype, optional
+        Cast each layer's maps as they are captured (``torch.float16`` halves
+        memory). Default: float32 (the model's dtype for float64 models).
+    tokenizer : optional
+        Decodes ``input_ids`` (first positional tensor or ``input_ids=``) into ``tokens``.
+    modules : dict or list, optional
+        ``{"dotted.name": fn}`` where ``fn(module, args, kwargs, output)``
+        returns that module's weights ``(B, H, Q, K)`` (for attention modules
+        of other kinds), or a list of names restricting capture to those
+        Hugging Face / ``MultiheadAttention`` modules.
+    **model_kwargs
+        Passed to the model untouched (``attention_mask``, ``pixel_values`` ...).
+
+    Returns
+    -------
+    AttentionMaps
+        ``(L, H, Q, K)`` for a batch of one (padding removed per
+        ``attention_mask``), ``(B, L, H, Q, K)`` with ``mask`` for larger
+        batches (``.sample(i)`` removes row ``i``'s padding). ViT-style
+        inputs (``pixel_values`` and a ``config.patch_size``) set
+        ``patch_grid`` and ``n_prefix_tokens``.
+
+    Notes
+    -----
     Works on
 
     * **Hugging Face transformers** models with any attention implementation.
@@ -41,40 +78,23 @@ def capture_attention(
     * ``nn.MultiheadAttention``, also inside ``nn.TransformerEncoderLayer`` /
       ``DecoderLayer`` (self- and cross-attention; the fused eval fast path is
       switched off for the pass, see ``_torch_mha``).
-    * anything else, through ``modules={"dotted.name": fn}`` where
-      ``fn(module, args, kwargs, output)`` returns that module's weights
-      ``(B, H, Q, K)`` (a forward hook calls it). ``modules=["a", "b"]``
-      restricts capture to those HF / ``MultiheadAttention`` modules.
-
-    Parameters
-    ----------
-    layers : None, int, str or a list of them
-        Which attention calls to keep: indices into the calls in execution
-        order (negative counts from the end) or module names. Default: all.
-    heads : None, int or list of int
-        Which heads to keep (computed only for those heads where the
-        weights are recomputed).
-    dtype : torch dtype, optional
-        Cast each layer's maps as they are captured (``torch.float16`` halves
-        memory). Default: float32 (the model's dtype for float64 models).
-    tokenizer : optional
-        Decodes ``input_ids`` (first positional tensor or ``input_ids=``) into ``tokens``.
-    **model_kwargs
-        Passed to the model untouched (``attention_mask``, ``pixel_values`` ...).
-
-    Returns
-    -------
-    AttentionMaps
-        ``(L, H, Q, K)`` for a batch of one (padding removed per
-        ``attention_mask``), ``(B, L, H, Q, K)`` with ``mask`` for larger
-        batches (``.sample(i)`` removes row ``i``'s padding). ViT-style
-        inputs (``pixel_values`` and a ``config.patch_size``) set
-        ``patch_grid`` and ``n_prefix_tokens``.
+    * anything else, through ``modules={"dotted.name": fn}`` (a forward hook
+      calls ``fn``).
 
     The model runs in eval mode under ``torch.no_grad()`` and is left as
     found: hooks and patches are removed on every exit path. Cost: the
     model's forward plus one ``q kᵀ`` / softmax per layer for implementations
     that do not return weights.
+
+    Examples
+    --------
+    >>> import xai_widgets as xw
+    >>> from xai_widgets import demo
+    >>> tok, model = demo.minilm("sdpa")                           # doctest: +SKIP
+    >>> enc = tok(["The cat sat.", "A dog barked loudly."], padding=True, return_tensors="pt")  # doctest: +SKIP
+    >>> maps = xw.capture_attention(model, **enc, tokenizer=tok, layers=[0, -1])  # doctest: +SKIP
+    >>> maps.sample(0).shape                                        # (L, H, Q, K)  # doctest: +SKIP
+    (2, 12, 6, 6)
     """
     check_model(model)
     dtype = _check_dtype(dtype)

@@ -59,20 +59,16 @@ def _flows(a: np.ndarray, outputs: list[int]) -> np.ndarray:
 def attention_flow(maps: AttentionMaps, *, output_token: int | None = None) -> AttentionMaps:
     """Attention flow: the maximum flow from each input token to each output token.
 
-    The layered graph has one node per token per layer boundary; the edge
-    from token ``j`` below layer ``l`` to token ``i`` above it has capacity
-    ``Â_l[i, j]``, the head-averaged attention with the residual added and
-    rows renormalised (``0.5·A + 0.5·I``). The flow from input ``k`` to output
-    ``q`` is a max-flow (``scipy.sparse.csgraph.maximum_flow``, Dinic) on
-    integer capacities (scaled by :data:`FLOW_SCALE` = 1e7: exact to ~1e-6).
-
-    Cost: one max-flow per (input, output) pair on a graph of ``(L+1)·n``
-    nodes and up to ``L·n²`` edges. All pairs (``output_token=None``) are
-    computed for up to :data:`MAX_ALL_PAIRS` = 32 tokens (about a second
-    for 6 layers); up to :data:`MAX_TOKENS` = 128 tokens pass
-    ``output_token`` (e.g. 0, the class token) for the ``n`` flows into that
-    token (seconds to tens of seconds). Longer inputs raise ``ValueError``:
-    use :func:`attention_rollout`.
+    Parameters
+    ----------
+    maps : AttentionMaps
+        Raw self-attention weights from :func:`capture_attention`
+        (``kind="attention"``, square: ``Q == K``).
+    output_token : int or None, default None
+        None: flows between all token pairs (up to :data:`MAX_ALL_PAIRS` = 32
+        tokens); a position (e.g. 0, the class token): the flows into that
+        token only (up to :data:`MAX_TOKENS` = 128 tokens). Longer inputs
+        raise ``ValueError``: use :func:`attention_rollout`.
 
     Returns
     -------
@@ -81,6 +77,29 @@ def attention_flow(maps: AttentionMaps, *, output_token: int | None = None) -> A
         (flows into ``output_token``; ``query_tokens`` names it and
         ``params["output_token"]`` holds its index). Batches: ``(B, 1, 1, ·, K)``,
         each row computed on its tokens without padding (padding left at 0).
+
+    Notes
+    -----
+    The layered graph has one node per token per layer boundary; the edge
+    from token ``j`` below layer ``l`` to token ``i`` above it has capacity
+    ``Â_l[i, j]``, the head-averaged attention with the residual added and
+    rows renormalised (``0.5·A + 0.5·I``). The flow from input ``k`` to output
+    ``q`` is a max-flow (``scipy.sparse.csgraph.maximum_flow``, Dinic) on
+    integer capacities (scaled by :data:`FLOW_SCALE` = 1e7: exact to ~1e-6).
+
+    Cost: one max-flow per (input, output) pair on a graph of ``(L+1)·n``
+    nodes and up to ``L·n²`` edges: about a second for all pairs of 32
+    tokens over 6 layers; seconds to tens of seconds for the ``n`` flows
+    into one token of a 128-token input.
+
+    Examples
+    --------
+    >>> import xai_widgets as xw
+    >>> from xai_widgets import demo
+    >>> tok, model = demo.minilm("eager")                          # doctest: +SKIP
+    >>> maps = xw.capture_attention(model, **tok("The cat sat.", return_tensors="pt"), tokenizer=tok)  # doctest: +SKIP
+    >>> f = xw.attention_flow(maps, output_token=0)                 # flows into [CLS]  # doctest: +SKIP
+    >>> xw.AttentionView(maps, extra={"flow": f})                   # doctest: +SKIP
     """
     maps = _check_maps(maps, "attention_flow")
     n = maps.n_keys

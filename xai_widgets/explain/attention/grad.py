@@ -1,14 +1,23 @@
 """Gradient-weighted attention rollout (Chefer, Gur & Wolf, CVPR 2021)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from ...attention_maps import AttentionMaps
-from .._core import check_model, gather, model_as_found, resolve_target, to_scores
+from .._core import (
+    check_model,
+    check_output_names,
+    gather,
+    model_as_found,
+    name_to_index,
+    resolve_output_names,
+    resolve_target,
+    to_scores,
+)
 from . import _hf
 from ._common import Recorder
 from .capture import _assemble
@@ -22,34 +31,73 @@ def grad_attention(
     target: Any = None,
     *,
     output: Any = None,
+    output_names: Sequence[str] | None = None,
     tokenizer: Any = None,
     **model_kwargs: Any,
 ) -> AttentionMaps:
     """Attention × its gradient, rolled out (Chefer et al. 2021, "Generic attention-model explainability").
 
-    For the chosen output ``y_t`` (``target``: None = top class, an int, or
-    one per row) and every self-attention layer ``l`` with weights ``A_l``
-    ``(H, Q, K)``: ``Ā_l = mean_h (∂y_t/∂A_l ⊙ A_l)⁺`` (positive part, then
-    the mean over heads), and ``R = I; R ← R + Ā_l · R`` layer by layer.
-
-    ``maps_or_inputs`` is the model input (a tensor passed first, with
-    ``**model_kwargs``) or the ``AttentionMaps`` from ``capture_attention``
-    (its inputs are reused). Hugging Face models only. For the pass the
-    attention function of every attention module is replaced by the eager
-    computation (``softmax(q kᵀ) @ v`` on the queries and keys it receives),
-    whatever ``attn_implementation`` is set, so the weights are in the
-    autograd graph; outputs match the model's to float rounding (~1e-6).
-    The model's configuration is not touched; it is left as found.
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A Hugging Face transformer (any ``attn_implementation``); left as found.
+    maps_or_inputs : tensor or AttentionMaps
+        The model's first input (e.g. ``input_ids``, passed first, with
+        ``**model_kwargs``), or the ``AttentionMaps`` from
+        :func:`capture_attention`, whose inputs are reused.
+    target : None, int, one int per row, or a class name
+        The output explained: None picks each row's top class; a name (or one
+        per row) is looked up in ``output_names``. ``"all"`` is not supported.
+    output : callable, optional
+        Maps the model's return value to ``(N, K)`` scores (default: tensors,
+        tuples and ``.logits``).
+    output_names : list of str, optional
+        Class names, one per output; default: the model's
+        ``config.id2label`` (unless it is the generic ``LABEL_0, LABEL_1...``).
+    tokenizer : optional
+        Decodes ``input_ids`` into the maps' ``tokens``.
+    **model_kwargs
+        Further model inputs (``attention_mask``, ...).
 
     Returns
     -------
     AttentionMaps
         ``kind="grad_attention"``, weights ``(L, 1, Q, K)`` (``(B, L, 1, Q, K)``
         for a batch): layer ``l`` holds ``R`` after layer ``l``, the last is
-        the result; ``params["target"]`` and ``params["outputs"]`` (the
-        target scores). ``.to_attribution(0)`` is the class token's row.
+        the result; ``params["target"]``, ``params["outputs"]`` (the target
+        scores) and, when known, ``params["output_names"]``.
+        ``.to_attribution(0)`` is the class token's row.
+
+    Notes
+    -----
+    For the chosen output ``y_t`` and every self-attention layer ``l`` with
+    weights ``A_l`` ``(H, Q, K)``: ``Ā_l = mean_h (∂y_t/∂A_l ⊙ A_l)⁺``
+    (positive part, then the mean over heads), and ``R = I; R ← R + Ā_l · R``
+    layer by layer.
+
+    For the pass the attention function of every attention module is
+    replaced by the eager computation (``softmax(q kᵀ) @ v`` on the queries
+    and keys it receives), whatever ``attn_implementation`` is set, so the
+    weights are in the autograd graph; outputs match the model's to float
+    rounding (~1e-6). The model's configuration is not touched.
+
+    Examples
+    --------
+    >>> import xai_widgets as xw
+    >>> from transformers import AutoModelForSequenceClassification, AutoTokenizer  # doctest: +SKIP
+    >>> tok = AutoTokenizer.from_pretrained(path)                   # doctest: +SKIP
+    >>> clf = AutoModelForSequenceClassification.from_pretrained(path)  # doctest: +SKIP
+    >>> enc = tok("a gentle, funny film", return_tensors="pt")      # doctest: +SKIP
+    >>> g = xw.grad_attention(clf, enc["input_ids"], target="POSITIVE",
+    ...                       attention_mask=enc["attention_mask"], tokenizer=tok)  # doctest: +SKIP
+    >>> xw.AttentionView(g)                                         # doctest: +SKIP
     """
     check_model(model)
+    names = resolve_output_names(model, output_names)
+    if isinstance(target, str):  # checked before the forward pass
+        if target == "all":
+            raise ValueError("grad_attention explains one output per row: target='all' is not supported")
+        name_to_index(target, names)
     if isinstance(maps_or_inputs, AttentionMaps):
         saved = getattr(maps_or_inputs, "_inputs", None)
         if saved is None:
@@ -86,7 +134,8 @@ def grad_attention(
             if handle is not None:
                 handle.remove()
         scores = to_scores(out, output)
-        t = resolve_target(target, scores)
+        names = check_output_names(names, scores.shape[1], explicit=output_names is not None)
+        t = resolve_target(target, scores, names)
         if isinstance(t, str):
             raise ValueError("grad_attention explains one output per row: target='all' is not supported")
         sel = gather(scores, t)
@@ -113,6 +162,8 @@ def grad_attention(
         "target": t.detach().cpu().tolist(),
         "outputs": sel.detach().cpu().tolist(),
     }
+    if names is not None:
+        params["output_names"] = names
     maps = _assemble(model, rel, None, args, kw, tokenizer, params=params, kind="grad_attention")
     maps._inputs = (args, kw)
     return maps

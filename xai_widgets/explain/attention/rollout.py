@@ -64,13 +64,18 @@ def attention_rollout(
 ) -> AttentionMaps:
     """Attention rollout: how much each token's representation draws on each input token.
 
-    Per layer ``l``: heads fused (``head_fusion`` = ``"mean"``, ``"max"`` or
-    ``"min"``) into ``A_l``; with ``discard_ratio > 0`` the lowest fraction of
-    each query row is set to 0 — the diagonal (the token itself) and key 0
-    (the class token) are never discarded, following the common
-    implementation, which keeps the class token; with ``residual``
-    ``Â_l = 0.5·A_l + 0.5·I`` (the skip connection); rows are renormalised to
-    sum to 1. Then ``R_l = Â_l · Â_{l-1} ··· Â_0``.
+    Parameters
+    ----------
+    maps : AttentionMaps
+        Raw self-attention weights from :func:`capture_attention`
+        (``kind="attention"``, square: ``Q == K``).
+    head_fusion : "mean" | "max" | "min", default "mean"
+        How each layer's heads are fused into one matrix.
+    discard_ratio : float in [0, 1), default 0.0
+        Fraction of each query row's lowest weights set to 0 before the
+        residual is added (the diagonal and key 0, the class token, are kept).
+    residual : bool, default True
+        Add the skip connection: ``0.5·A + 0.5·I`` per layer.
 
     Returns
     -------
@@ -78,7 +83,25 @@ def attention_rollout(
         ``kind="rollout"``, weights ``(L, 1, Q, K)`` (``(B, L, 1, Q, K)``
         for a batch): layer ``l`` holds ``R_l``, the rollout through layer
         ``l``; the last layer is the usual rollout. ``maps.to_attribution(0)``
-        gives the class token's row. Cost: ``L`` matrix products ``Q×Q``.
+        gives the class token's row.
+
+    Notes
+    -----
+    Per layer ``l``: heads fused into ``A_l``; with ``discard_ratio > 0`` the
+    lowest fraction of each query row is set to 0 — the diagonal (the token
+    itself) and key 0 (the class token) are never discarded, following the
+    common implementation, which keeps the class token; with ``residual``
+    ``Â_l = 0.5·A_l + 0.5·I``; rows are renormalised to sum to 1. Then
+    ``R_l = Â_l · Â_{l-1} ··· Â_0``. Cost: ``L`` matrix products ``Q×Q``.
+
+    Examples
+    --------
+    >>> import xai_widgets as xw
+    >>> from xai_widgets import demo
+    >>> tok, model = demo.minilm("eager")                          # doctest: +SKIP
+    >>> maps = xw.capture_attention(model, **tok("The cat sat.", return_tensors="pt"), tokenizer=tok)  # doctest: +SKIP
+    >>> r = xw.attention_rollout(maps, head_fusion="max", discard_ratio=0.9)  # doctest: +SKIP
+    >>> r.to_attribution(0).values                                  # doctest: +SKIP
     """
     maps = _check_maps(maps, "attention_rollout")
     if isinstance(discard_ratio, bool) or not isinstance(discard_ratio, (int, float, np.floating)) or not 0 <= discard_ratio < 1:
