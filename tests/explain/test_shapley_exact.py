@@ -179,8 +179,10 @@ def test_image_grid_groups():
 def test_large_background_is_summarised_with_weights(linear_model):
     rng = np.random.default_rng(4)
     x, bg = torch.from_numpy(rng.normal(size=(2, 6))), torch.from_numpy(rng.normal(size=(250, 6)))
-    res = exact_shap(linear_model, x, bg, target=0)
+    with pytest.warns(UserWarning, match="250 rows was summarised to 50 weighted k-means centres"):
+        res = exact_shap(linear_model, x, bg, target=0)
     assert res.params["background"] == 50 and res.params["background_summarized"]
+    assert res.params["background_rows"] == 250
     w = linear_model.weight.detach().numpy()[0]
     # k-means centres weighted by cluster shares keep the background mean exactly
     np.testing.assert_allclose(res.values, w * (x.numpy() - bg.numpy().mean(0)), atol=1e-10)

@@ -154,7 +154,9 @@ def test_bad_inputs():
         kernel_shap(f, np.ones((1, 3)), np.zeros((0, 3)))
     with pytest.raises(ValueError, match="shape"):
         kernel_shap(f, np.ones((1, 3)), np.zeros((2, 4)))
-    with pytest.raises(ValueError, match="rows of scores"):
+    with pytest.raises(ValueError, match="one number"):
         kernel_shap(lambda a: a.sum(), np.ones((2, 3)), np.zeros((2, 3)))
-    with pytest.raises(ValueError, match="target"):
-        kernel_shap(f, np.ones((2, 3)), np.zeros((2, 3)), target=[0])
+    with pytest.raises(ValueError, match="rows of scores"):
+        kernel_shap(lambda a: a.sum(1)[:1], np.ones((2, 3)), np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="3 entries"):
+        kernel_shap(f, np.ones((2, 3)), np.zeros((2, 3)), target=[0, 0, 0])

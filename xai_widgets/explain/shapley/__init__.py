@@ -17,8 +17,16 @@ All take ``f`` (a ``torch.nn.Module`` or numpy callable), ``x`` ``(N, ...)``
 and a background ``(B, ...)``, plus ``target=None, groups=None,
 batch_size=None, seed=0`` and return an :class:`~xai_widgets.Attribution`
 whose ``values`` add up to ``outputs - base_values``.
+
+The three model-agnostic kernels also take ``forward_kwargs=``,
+``output_names=`` and ``summarize=``; ``x`` may be a pandas DataFrame
+(``feature_names`` from its columns) or a tuple of feature blocks of a
+multi-input model (the result is then a tuple of attributions, one per
+block). A background of more than 100 rows is summarised to 50 weighted
+k-means centres, never silently: a :class:`BackgroundSummaryWarning` says
+so, and ``summarize=False`` keeps every row.
 """
-from ._background import Background, summarize_background
+from ._background import Background, BackgroundSummaryWarning, summarize_background
 from ._groups import grid_groups, superpixel_groups, word_groups
 from .exact import exact_shap
 from .kernel import kernel_shap
@@ -36,6 +44,7 @@ __all__ = [
     "supported_ops",
     "summarize_background",
     "Background",
+    "BackgroundSummaryWarning",
     "grid_groups",
     "superpixel_groups",
     "word_groups",

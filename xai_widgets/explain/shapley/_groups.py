@@ -16,6 +16,13 @@ values in ``group_values``.
   which must cover every element exactly once;
 * a dict ``{name: indices}`` (the same, with group names).
 
+For a tuple of input blocks (a multi-input model) the players are the
+elements of all blocks, flattened and concatenated in block order: index
+lists and a flat ``(E_1 + E_2 + ...)`` label map count in that order, or
+``groups`` is a tuple of label maps (arrays/tensors), one per block, each
+broadcasting to its block's row shape; equal labels in different blocks
+form one group (as Captum's ``feature_mask`` tuples).
+
 Helpers build the usual groupings: :func:`grid_groups` (a regular grid over
 an image), :func:`superpixel_groups` (SLIC superpixels from scikit-image,
 a grid when it is not installed) and :func:`word_groups` (tokens of one
@@ -30,7 +37,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-__all__ = ["Groups", "parse_groups", "grid_groups", "superpixel_groups", "word_groups"]
+__all__ = ["Groups", "parse_groups", "parse_block_groups", "grid_groups", "superpixel_groups", "word_groups"]
 
 
 @dataclass(frozen=True)
@@ -125,6 +132,46 @@ def parse_groups(groups: Any, row_shape: tuple[int, ...]) -> Groups:
         "groups must be None, an integer label map broadcastable to x.shape[1:], a list of index lists "
         f"or a dict of them; got {type(groups).__name__}"
     )
+
+
+def parse_block_groups(groups: Any, row_shapes: Sequence[tuple[int, ...]]) -> Groups:
+    """Validate ``groups`` over the concatenated elements of several input blocks → :class:`Groups`.
+
+    ``row_shapes`` holds one row shape per block. A tuple of arrays/tensors
+    with one entry per block is a label map per block; anything else is
+    parsed as by :func:`parse_groups` over the flat concatenation.
+    """
+    if len(row_shapes) == 1:
+        return parse_groups(groups, tuple(row_shapes[0]))
+    elements = [int(np.prod(s, dtype=np.int64)) for s in row_shapes]
+    if isinstance(groups, tuple) and any(isinstance(g, (np.ndarray, torch.Tensor)) for g in groups):
+        if len(groups) != len(row_shapes):
+            raise ValueError(
+                f"groups is a tuple of {len(groups)} label maps but x has {len(row_shapes)} blocks; "
+                "give one label map per block"
+            )
+        flat = []
+        for i, (g, shape) in enumerate(zip(groups, row_shapes)):
+            try:
+                _label_map(g, tuple(shape))  # validates dtype and broadcasting
+            except (TypeError, ValueError) as e:
+                raise type(e)(f"groups[{i}]: {e}") from None
+            lab = g.detach().cpu().numpy() if isinstance(g, torch.Tensor) else np.asarray(g)
+            flat.append(np.broadcast_to(lab, tuple(shape)).reshape(-1).astype(np.int64))
+        full = np.concatenate(flat)
+        uniq, labels = np.unique(full, return_inverse=True)
+        labels = labels.reshape(-1).astype(np.int64)
+        return Groups(labels, len(uniq), np.bincount(labels, minlength=len(uniq)), [str(u) for u in uniq.tolist()], True)
+    total = int(sum(elements))
+    if isinstance(groups, (np.ndarray, torch.Tensor)):
+        lab = groups.detach().cpu().numpy() if isinstance(groups, torch.Tensor) else np.asarray(groups)
+        if lab.shape != (total,):
+            raise ValueError(
+                f"with {len(row_shapes)} input blocks a single label map must be flat over all "
+                f"{total} elements (blocks {list(map(tuple, row_shapes))} flattened in order), got shape "
+                f"{lab.shape}; or give a tuple of label maps, one per block"
+            )
+    return parse_groups(groups, (total,))
 
 
 # ------------------------------------------------------------------ helpers

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -50,9 +50,76 @@ def exact_shap(
     batch_size: int | None = None,
     seed: int | None = 0,
     feature_names: Any = None,
-) -> Attribution:
-    """Exact (interventional) Shapley values by enumerating every coalition.
+    forward_kwargs: dict | None = None,
+    output_names: Sequence[str] | None = None,
+    summarize: bool | int = True,
+) -> Attribution | tuple[Attribution, ...]:
+    """Exact (interventional) Shapley values by enumerating every coalition of the features.
 
+    Parameters
+    ----------
+    f : torch.nn.Module or callable
+        A model returning ``(n,)`` or ``(n, K)`` scores (run on its device,
+        left as found, no gradients), or a function on numpy batches
+        returning ``(n,)``/``(n, K)`` numbers (a pandas DataFrame with ``x``'s
+        columns when ``x`` is a pandas DataFrame). Called as
+        ``f(*blocks, **forward_kwargs)``.
+    x : tensor, array or DataFrame ``(N, ...)``, or a tuple of them
+        Rows to explain. A tuple holds the feature blocks of a multi-input
+        model (each ``(N, ...)``); the players are then all elements of all
+        blocks. DataFrame columns must be numeric (int, bool and float;
+        mixed int/float become float64).
+    background : tensor, array, DataFrame, tuple of them, or a ``Background``
+        Reference rows ``(B, ...)``, the same tuple structure as ``x``. More
+        than 100 rows are summarised to 50 weighted k-means centres unless
+        ``summarize=False`` (a warning says so); a :class:`Background` is
+        used as is.
+    max_features : int
+        Largest number of players enumerated (``2**M`` coalitions).
+    target : None, int, class name, one per row, or ``"all"``
+        Output explained; ``None`` → each row's top output of ``f(x)``; a
+        class name needs ``output_names``; ``"all"`` → values ``(N, K, ...)``.
+    groups : label map, list of index lists, dict, or None
+        Players that move together (see :mod:`._groups`; for a tuple ``x``,
+        indices count over the blocks' flattened elements in order, or give
+        one label map per block); each group's value is spread evenly over
+        its members, per-group values in ``group_values``.
+    batch_size : int, optional
+        Model rows per forward pass (default: about 2**19 input elements,
+        16 to 16384 rows; 16 for token ids).
+    seed : int
+        Seeds the background summary (k-means).
+    feature_names : list of str, optional
+        One name per element of a row (default: a DataFrame's columns); for
+        a tuple ``x``, one list (or None) per block.
+    forward_kwargs : dict, optional
+        Extra model inputs. A tensor or array whose first axis has ``N``
+        rows is batched: every composite row built from explained row
+        ``x_i`` gets row ``i`` of it (also the background rows that make up
+        ``base_values``, which are then per row: ``E_b f(b, kwargs_i)``);
+        anything else is passed as is.
+    output_names : list of str, optional
+        Class names (default: a Hugging Face ``config.id2label`` or a
+        ``model.output_names``); stored on the result, and ``target`` may
+        name a class.
+    summarize : bool or int
+        ``True``: summarise a background of more than 100 rows to 50
+        weighted k-means centres (with a :class:`BackgroundSummaryWarning`);
+        ``False``: keep every row; an int ``k``: summarise to ``k`` rows
+        whenever there are more.
+
+    Returns
+    -------
+    Attribution, or a tuple of them for a tuple ``x``
+        ``values`` like ``x`` (``(N, K, ...)`` for ``"all"``), ``outputs``
+        ``f(x)[target]``, ``base_values`` ``E_b f(b)[target]``, ``delta``
+        (≈ 0: Shapley values are efficient; for a tuple, over the sum of all
+        blocks' values), ``output_names``. ``params`` records
+        ``background`` (rows used), ``background_rows`` (rows given) and
+        ``background_summarized``.
+
+    Notes
+    -----
     The value of a coalition ``S`` of features (or groups) for row ``x_i``
     is the expectation over the background,
     ``v(S) = sum_b w_b f(x_i on S, b elsewhere)``, and
@@ -64,40 +131,16 @@ def exact_shap(
     ``max_features`` players a ``ValueError`` suggests :func:`kernel_shap`
     or grouping.
 
-    Parameters
-    ----------
-    f : torch.nn.Module or callable
-        A model returning ``(n,)`` or ``(n, K)`` scores (run on its device,
-        left as found, no gradients), or a function numpy ``(n, ...)`` →
-        numpy ``(n,)``/``(n, K)``.
-    x : tensor or array ``(N, ...)``
-        Rows to explain (float, or integer token ids).
-    background : tensor or array ``(B, ...)``, or a ``Background``
-        Reference rows; more than 100 are summarised by k-means to 50
-        weighted centres (see :func:`summarize_background`).
-    max_features : int
-        Largest number of players enumerated (2**M coalitions).
-    target : None, int, one int per row, or ``"all"``
-        Output explained; ``None`` → each row's top output of ``f(x)``;
-        ``"all"`` → values ``(N, K, ...)``.
-    groups : label map, list of index lists, dict, or None
-        Players that move together (see :mod:`._groups`); each group's value
-        is spread evenly over its members, per-group values in
-        ``group_values``.
-    batch_size : int, optional
-        Model rows per forward pass (default: about 2**19 input elements,
-        16 to 16384 rows; 16 for integer inputs such as token ids).
-    seed : int
-        Seeds the background summary (k-means).
-    feature_names : list of str, optional
-        One name per element of a row.
+    **Background summary**: k-means centres keep the background's mean, so
+    a linear model's values are unchanged, but a non-linear model's
+    ``base_values`` (and values) are those of the weighted centres, not of
+    every row; ``summarize=False`` (or a :class:`Background` from
+    ``summarize_background(bg, k=len(bg))``) keeps every row.
 
-    Returns
-    -------
-    Attribution
-        ``values`` like ``x`` (``(N, K, ...)`` for ``"all"``), ``outputs``
-        ``f(x)[target]``, ``base_values`` ``E_b f(b)[target]``, ``delta``
-        (≈ 0: Shapley values are efficient).
+    **Dtypes**: integer and bool inputs are token ids only for a module
+    whose first layer is an ``nn.Embedding``; otherwise they are feature
+    values (a module gets its float dtype; a callable keeps integers when
+    ``x`` and the background both hold them, else float64).
 
     Example
     -------
@@ -113,7 +156,7 @@ def exact_shap(
     max_features = check_positive_int(max_features, "max_features")
     prob = ShapleyProblem(
         f, x, background, groups=groups, batch_size=batch_size, seed=seed, feature_names=feature_names,
-        max_players=max_features,
+        max_players=max_features, forward_kwargs=forward_kwargs, output_names=output_names, summarize=summarize,
     )
     m = prob.m
     prob.start(target)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -213,53 +213,91 @@ def kernel_shap(
     batch_size: int | None = None,
     seed: int | None = 0,
     feature_names: Any = None,
-) -> Attribution:
-    """Kernel SHAP: Shapley values from a constrained weighted regression on coalitions.
-
-    ``samples`` is the number of coalitions evaluated (shap's ``nsamples``),
-    each costing ``B`` model rows per explained row. With
-    ``samples >= 2**M - 2`` every coalition is enumerated and the result
-    equals :func:`exact_shap`; below that, complete small coalition sizes
-    come first and the rest are sampled, stratified by size and paired with
-    their complements (see the module docstring). The efficiency
-    constraint makes ``values`` add up to ``outputs - base_values`` exactly.
-
-    **Cost**: ``min(samples, 2**M - 2) × B × N`` model rows plus one
-    ``(M+1)``-square solve shared by all rows.
+    forward_kwargs: dict | None = None,
+    output_names: Sequence[str] | None = None,
+    summarize: bool | int = True,
+) -> Attribution | tuple[Attribution, ...]:
+    """Kernel SHAP: Shapley values from a constrained weighted regression on sampled coalitions.
 
     Parameters
     ----------
     f : torch.nn.Module or callable
         Model (run on its device, left as found, no gradients) or a function
-        numpy ``(n, ...)`` → numpy ``(n,)``/``(n, K)``.
-    x : tensor or array ``(N, ...)``
-        Rows to explain.
-    background : tensor or array ``(B, ...)``, or a ``Background``
-        Reference rows; more than 100 are summarised by k-means to 50
-        weighted centres.
+        on numpy batches returning ``(n,)``/``(n, K)`` numbers (a pandas
+        DataFrame with ``x``'s columns when ``x`` is one). Called as
+        ``f(*blocks, **forward_kwargs)``.
+    x : tensor, array or DataFrame ``(N, ...)``, or a tuple of them
+        Rows to explain; a tuple holds the feature blocks of a multi-input
+        model (players: all elements of all blocks). DataFrame columns must
+        be numeric (int, bool, float; mixed int/float become float64).
+    background : tensor, array, DataFrame, tuple of them, or a ``Background``
+        Reference rows ``(B, ...)``, the same tuple structure as ``x``; more
+        than 100 are summarised to 50 weighted k-means centres unless
+        ``summarize=False`` (a warning says so).
     samples : int
-        Coalitions evaluated (>= 1; ``2 * M + 2048`` is a common choice).
-    target : None, int, one int per row, or ``"all"``
-        Output explained (``"all"`` → values ``(N, K, ...)``).
+        Coalitions evaluated (shap's ``nsamples``; >= 1; ``2 * M + 2048`` is
+        a common choice).
+    target : None, int, class name, one per row, or ``"all"``
+        Output explained (``None``: each row's top output; ``"all"`` →
+        values ``(N, K, ...)``).
     groups : label map, list of index lists, dict, or None
-        Players that move together; values spread evenly over members,
-        per-group values in ``group_values``.
+        Players that move together (for a tuple ``x``: indices over the
+        blocks' flattened elements in order, or one label map per block);
+        values spread evenly over members, per-group values in
+        ``group_values``.
     batch_size : int, optional
         Model rows per forward pass (default: about 2**19 input elements,
-        16 to 16384 rows; 16 for integer inputs such as token ids).
+        16 to 16384 rows; 16 for token ids).
     seed : int or None
         Seeds the coalition sample (shared by all rows) and the background
         summary.
     feature_names : list of str, optional
-        One name per element of a row.
+        One name per element of a row (default: a DataFrame's columns); for
+        a tuple ``x``, one list (or None) per block.
+    forward_kwargs : dict, optional
+        Extra model inputs; a tensor/array with ``N`` rows (first axis) is
+        batched and follows the explained row ``x_i`` into every composite
+        row (also into the background rows, so ``base_values`` is then
+        ``E_b f(b, kwargs_i)`` per row); anything else is passed as is.
+    output_names : list of str, optional
+        Class names (default: a Hugging Face ``config.id2label`` or
+        ``model.output_names``); stored on the result; ``target`` may name
+        a class.
+    summarize : bool or int
+        ``True``: more than 100 background rows → 50 weighted k-means
+        centres, with a :class:`BackgroundSummaryWarning`; ``False``: keep
+        every row; an int ``k``: summarise to ``k`` rows when there are more.
 
     Returns
     -------
-    Attribution
+    Attribution, or a tuple of them for a tuple ``x``
         ``values`` like ``x`` (``(N, K, ...)`` for ``"all"``), ``outputs``,
-        ``base_values`` (``E_b f(b)``), ``delta`` (≈ 0 by construction);
-        ``params["coalitions"]`` is the number evaluated and
-        ``params["complete"]`` whether they were all of them.
+        ``base_values`` (``E_b f(b)``), ``delta`` (≈ 0 by construction; for a
+        tuple, over the sum of all blocks), ``output_names``;
+        ``params["coalitions"]`` is the number evaluated,
+        ``params["complete"]`` whether they were all of them, and
+        ``params["background_summarized"]`` whether the background was
+        summarised.
+
+    Notes
+    -----
+    ``samples`` is the number of coalitions evaluated, each costing ``B``
+    model rows per explained row. With ``samples >= 2**M - 2`` every
+    coalition is enumerated and the result equals :func:`exact_shap`; below
+    that, complete small coalition sizes come first and the rest are
+    sampled, stratified by size and paired with their complements (see the
+    module docstring). The efficiency constraint makes ``values`` add up to
+    ``outputs - base_values`` exactly.
+
+    **Cost**: ``min(samples, 2**M - 2) × B × N`` model rows plus one
+    ``(M+1)``-square solve shared by all rows.
+
+    **Background summary**: k-means centres keep the background's mean
+    (a linear model is unaffected) but a non-linear model's ``base_values``
+    and values are those of the weighted centres; ``summarize=False`` keeps
+    every row. Integer/bool inputs are feature values unless ``f`` is a
+    module whose first layer is an embedding (then token ids); see
+    :func:`exact_shap`.
 
     Example
     -------
@@ -272,7 +310,10 @@ def kernel_shap(
     True
     """
     samples = check_positive_int(samples, "samples")
-    prob = ShapleyProblem(f, x, background, groups=groups, batch_size=batch_size, seed=seed, feature_names=feature_names)
+    prob = ShapleyProblem(
+        f, x, background, groups=groups, batch_size=batch_size, seed=seed, feature_names=feature_names,
+        forward_kwargs=forward_kwargs, output_names=output_names, summarize=summarize,
+    )
     prob.start(target)
     m = prob.m
     z, w, complete = kernel_coalitions(m, samples, prob.rng())
