@@ -304,7 +304,11 @@ def test_works_under_no_grad(cnn, images):
     [
         (dict(target=3), ValueError, "out of range", [1]),
         (dict(target=[0, 1]), ValueError, "2 entries", [1]),
-        (dict(target="top"), ValueError, "'all'", []),
+        (dict(target="top"), ValueError, "class names are not known", [1]),
+        (dict(target="brid", output_names=["cat", "bird", "dog"]), ValueError,
+         r"'brid' is not one of the 3 class names; close matches: \['bird'\]", [1]),
+        (dict(output_names=["cat", "dog"]), ValueError, "2 names but the model has 3 outputs", [1]),
+        (dict(output_names="cat"), TypeError, "output_names", []),
         (dict(target=1.5), TypeError, "target", [1]),
         (dict(layer="nope"), ValueError, "no submodule", []),
         (dict(layer=nn.Conv2d(1, 1, 1)), ValueError, "not a submodule", []),

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 import weakref
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -52,14 +52,18 @@ from ..attribution import Attribution
 from ._core import (
     OutputFn,
     Target,
-    as_batch,
+    as_batches,
     check_forward_kwargs,
     check_model,
+    check_output_names,
     gather,
     hooks,
     model_as_found,
+    model_call_error,
+    normal_tensor,
     repeat_kwargs,
     resolve_layer,
+    resolve_output_names,
     resolve_target,
     to_scores,
 )
@@ -131,11 +135,20 @@ def _trace_conv_choice(model: nn.Module, conv: type) -> str | None:
     return (once or convs)[-1]
 
 
-def _default_layer(model: nn.Module, input_dim: int) -> tuple[str, nn.Module]:
+def _default_layer(model: nn.Module, shape: tuple[int, ...]) -> tuple[str, nn.Module]:
+    input_dim = len(shape)
     conv = _CONV.get(input_dim, nn.Conv2d)
     named = list(model.named_modules())
     convs = [(n, m) for n, m in named if isinstance(m, conv)]
     if not convs:
+        bigger = _CONV.get(input_dim + 1)
+        if bigger is not None and any(isinstance(m, bigger) for _, m in named):
+            # a conv for one more axis: most likely one example passed without its batch axis
+            raise ValueError(
+                f"inputs have shape {shape}, but the model's convolutions are nn.{bigger.__name__}, which "
+                f"take {input_dim + 1}-D batches: if {shape} is a single example, it has no batch axis "
+                "(its first axis is read as the batch); add one with inputs[None]"
+            )
         raise ValueError(
             f"layer=None looks for the last nn.{conv.__name__} (inputs have {input_dim} axes), but the model "
             "has none; pass layer=<module or "
@@ -168,8 +181,20 @@ def _first_tensor(out: Any) -> tuple[torch.Tensor | None, Callable[[torch.Tensor
     return None, lambda t: out
 
 
-def _run(model: nn.Module, module: nn.Module, x: torch.Tensor, kwargs: dict, output: OutputFn | None):
-    """One forward pass; returns (scores, activation leaf or None, number of calls of ``module``, bad type)."""
+def _run(
+    model: nn.Module,
+    module: nn.Module,
+    xs: tuple[torch.Tensor, ...],
+    kwargs: dict,
+    output: OutputFn | None,
+    on_error: Callable[[Exception], Exception] | None = None,
+):
+    """One forward pass ``model(*xs, **kwargs)``.
+
+    Returns (scores, activation leaf or None, number of calls of ``module``,
+    bad type). ``on_error`` turns an exception from the model itself into
+    the one to raise (chained); used for the first call only.
+    """
     state: dict = {"calls": 0, "act": None, "bad": None}
 
     def hook(_m, _inp, out):
@@ -186,7 +211,13 @@ def _run(model: nn.Module, module: nn.Module, x: torch.Tensor, kwargs: dict, out
         return put_back(leaf.clone())
 
     with hooks(lambda: module.register_forward_hook(hook)):
-        scores = to_scores(model(x, **kwargs), output)
+        try:
+            out = model(*xs, **kwargs)
+        except Exception as e:  # noqa: BLE001 - any failure of the user's model on well-formed input
+            if on_error is None:
+                raise
+            raise on_error(e) from e
+        scores = to_scores(out, output, n=xs[0].shape[0])
     return scores, state["act"], state["calls"], state["bad"]
 
 
@@ -233,7 +264,7 @@ def _cam(act: torch.Tensor, grad: torch.Tensor, plus_plus: bool, relu: bool) -> 
 # ------------------------------------------------------------------ public
 def grad_cam(
     model: nn.Module,
-    inputs: torch.Tensor,
+    inputs: torch.Tensor | Sequence[torch.Tensor],
     target: Target = None,
     *,
     layer: nn.Module | str | None = None,
@@ -242,17 +273,23 @@ def grad_cam(
     forward_kwargs: dict | None = None,
     relu: bool = True,
     upsample: str | None = "bilinear",
+    output_names: Sequence[str] | None = None,
 ) -> Attribution:
     """Grad-CAM (or Grad-CAM++ with ``plus_plus=True``) maps for a batch of inputs.
 
     Parameters
     ----------
     model : torch.nn.Module
-        Returns scores ``(N, K)`` (or anything ``output`` maps to them).
-    inputs : tensor ``(N, C, H, W)`` (or ``(N, C, *S)``)
-        The batch to explain.
-    target : None, int, one int per row, or ``"all"``
-        ``None`` explains each row's top class; ``"all"`` every output.
+        Returns scores ``(N, K)`` (or anything ``output`` maps to them);
+        called as ``model(*inputs, **forward_kwargs)`` for a tuple of inputs.
+    inputs : tensor ``(N, C, H, W)`` (or ``(N, C, *S)``), or a tuple of tensors
+        The batch to explain; or several inputs of the model sharing ``N``
+        (e.g. an image and a table). The map is resized to the spatial size
+        of the first input that has spatial axes (``(N, C, *S)``).
+    target : None, int, class name, one per row, or ``"all"``
+        ``None`` explains each row's top class; ``"all"`` every output. An
+        int, a 0-d or one-element tensor applies to every row; class names
+        need ``output_names`` (or names the model carries).
     layer : module or dotted name, optional
         Whose activations are weighted. ``None``: the last ``nn.Conv2d``
         feeding the output (see the module docstring for the rule). The
@@ -271,6 +308,9 @@ def grad_cam(
         How the map is resized to the input's spatial size
         (``F.interpolate``, ``align_corners=False``). ``None`` keeps the raw
         map as ``values``.
+    output_names : list of str, optional
+        Class names, one per output; default: a Hugging Face model's
+        ``config.id2label`` or the model's ``output_names`` attribute.
 
     Returns
     -------
@@ -279,6 +319,17 @@ def grad_cam(
         ``params["raw"]`` the low-resolution map ``(N, h, w)``
         (``(N, K, h, w)``); ``params["layer"]`` the layer's name; ``outputs``
         the target scores; ``method`` ``"grad_cam"`` or ``"grad_cam++"``.
+        One ``Attribution`` also for tuple inputs (the map is the layer's,
+        not an input's): ``data`` is the input the map is resized to and
+        ``params["input"]`` its position in the tuple.
+
+    Notes
+    -----
+    The model runs once on one row first (output shape, target, class names
+    and the layer's use are checked there), then once on the full batch;
+    one backward pass per explained output. The choice of ``layer=None``,
+    the Grad-CAM++ weights and the handling of token layers are described
+    in the module docstring.
 
     Example
     -------
@@ -291,8 +342,11 @@ def grad_cam(
     """
     # ------------------------------------------------ cheap checks first
     model = check_model(model)
-    x = as_batch(inputs, model)
-    kwargs = check_forward_kwargs(forward_kwargs)
+    xs, was_tuple = as_batches(inputs, model)
+    # the map is drawn over the first input with spatial axes (N, C, *S)
+    ref = next((i for i, t in enumerate(xs) if t.dim() >= 3), 0)
+    x = xs[ref]
+    kwargs = {k: normal_tensor(v) for k, v in check_forward_kwargs(forward_kwargs).items()}
     for flag, fname in ((plus_plus, "plus_plus"), (relu, "relu")):
         if not isinstance(flag, (bool, np.bool_)):
             raise TypeError(f"{fname} must be a bool, got {flag!r}")
@@ -300,16 +354,21 @@ def grad_cam(
         raise ValueError(f"upsample must be one of {_UPSAMPLE} or None, got {upsample!r}")
     if output is not None and not callable(output):
         raise TypeError(f"output must be a callable mapping the model's output to (N, K) scores, got {output!r}")
-    if isinstance(target, str) and target != "all":
-        raise ValueError(f"target must be None, an int, one int per row or 'all'; got {target!r}")
-    name, module = _default_layer(model, x.dim()) if layer is None else resolve_layer(model, layer)
+    name, module = _default_layer(model, tuple(x.shape)) if layer is None else resolve_layer(model, layer)
+    names = resolve_output_names(model, output_names)
     n = x.shape[0]
     image = x.dim() == 4
 
     with model_as_found(model):
         # ---------------------- one forward pass on one row: shapes, target, layer use
         row0 = torch.zeros(1, dtype=torch.long, device=x.device)
-        scores, act, calls, bad = _run(model, module, x[:1], repeat_kwargs(kwargs, row0, n), output)
+        probe_in = tuple(t[:1] for t in xs)
+        scores, act, calls, bad = _run(
+            model, module, probe_in, repeat_kwargs(kwargs, row0, n), output,
+            on_error=lambda e: model_call_error(
+                e, probe_in if was_tuple else probe_in[0], full=xs if was_tuple else x
+            ),
+        )
         if calls == 0:
             raise ValueError(f"layer {name!r} did not run in the model's forward pass")
         if calls > 1:
@@ -344,16 +403,17 @@ def grad_cam(
         if not scores.requires_grad:
             raise ValueError(f"the model's scores do not depend on layer {name!r}: no gradient reaches it")
         k = scores.shape[1]
-        if target is not None and not isinstance(target, str):
-            resolve_target(target, scores.new_zeros(n, k))  # range/length checks before the full batch
+        names = check_output_names(names, k, explicit=output_names is not None)
+        if target is not None:  # range/length/name checks before the full batch
+            resolve_target(target, scores.detach().new_zeros(n, k), output_names=names)
 
         # ------------------------------------------------------------- full batch
         if n > 1:
             scores = act = None  # free the probe's graph first
-            scores, act, _, _ = _run(model, module, x, kwargs, output)
+            scores, act, _, _ = _run(model, module, xs, kwargs, output)
         if scores.shape != (n, k):
             raise ValueError(f"the model's scores have shape {tuple(scores.shape)}, expected ({n}, {k})")
-        tgt = resolve_target(target, scores)
+        tgt = resolve_target(target, scores, output_names=names)
 
         def grid(a: torch.Tensor) -> torch.Tensor:
             if tokens is None:
@@ -384,6 +444,7 @@ def grad_cam(
         values = F.interpolate(flat, size=tuple(x.shape[2:]), mode=mode, **kw).reshape(*lead, *x.shape[2:])
     else:
         values = raw
+    extra = {"input": ref} if was_tuple else {}
     return Attribution(
         values=values,
         data=x,
@@ -398,5 +459,7 @@ def grad_cam(
             "upsample": upsample if upsampled else None,
             "target": "all" if isinstance(tgt, str) else None,
             "dropped_tokens": tokens[0] if tokens is not None else None,
+            **extra,
         },
+        output_names=names,
     )
