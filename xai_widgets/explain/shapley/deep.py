@@ -12,8 +12,10 @@ output back to the input, with ``Δ = value at x − value at r``:
   change as ``ā Δb + b̄ Δa`` with ``ā = (a_x + a_r) / 2`` (exact, and the
   two-player Shapley value);
 * softmax is ``exp(u − logsumexp(u))``: logsumexp as ``s + log Σ exp(u − s)``
-  with a shift ``s`` shared by the pair, ``exp`` and ``log`` by the rescale
-  rule — bounded multipliers even when the two sides' logits differ a lot;
+  with ``s`` each side's own max (the max rule below), ``exp`` and ``log`` by
+  the rescale rule — exact values and bounded multipliers however far apart
+  the two sides' logits are (a shift shared by the pair would underflow
+  ``exp`` on one side once they differ by more than ~745);
 * LayerNorm/GroupNorm/RMSNorm are centring (linear), square and
   ``rsqrt(· + eps)`` (rescale), then centred values times scale, split so
   that it equals the Shapley split when both sides have the same spread and
@@ -71,9 +73,12 @@ from ._deeplift.inputs import follow_model_dtype
 
 __all__ = ["deep_shap", "UnsupportedOperation", "supported_ops", "ADDITIVITY_RTOL"]
 
-#: ``|delta| <= ADDITIVITY_RTOL * max|f(x) - E f(bg)|`` is checked after every
-#: run; a larger residual means an op escaped the rules and triggers a warning.
+#: ``|delta| <= ADDITIVITY_RTOL * max|f(x) - E f(bg)| + ADDITIVITY_ATOL * max(1, |f|)`` is
+#: checked after every run; a larger residual means an op escaped the rules and triggers a warning.
 ADDITIVITY_RTOL = 1e-4
+#: The rounding floor of that check: where f(x) = E f(bg) (a softmax that does not depend on the
+#: input, however far apart the logits are) float64 rounding alone leaves a residual.
+ADDITIVITY_ATOL = 1e-10
 #: A progress bar appears when a run has more passes than this.
 PROGRESS_MIN_PASSES = 8
 #: Rows with more elements than this (images) run 4 rows (2 pairs) per pass by
@@ -275,7 +280,8 @@ def deep_shap(
     delta = sums - (outputs - base_values)
     scale = float((outputs - base_values).abs().max())
     err = float(delta.abs().max())
-    if err > ADDITIVITY_RTOL * scale + 1e-12:
+    size = max(1.0, float(outputs.abs().max()), float(base_values.abs().max()))
+    if err > ADDITIVITY_RTOL * scale + ADDITIVITY_ATOL * size:
         warnings.warn(
             f"deep_shap: the attributions miss additivity by {err:.3g} (|f(x) - E f(bg)| up to {scale:.3g}). "
             "An op may have escaped the DeepLIFT rules: a path that is detached or runs under torch.no_grad, "

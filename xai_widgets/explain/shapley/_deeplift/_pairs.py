@@ -22,7 +22,7 @@ from typing import Callable
 
 import torch
 
-__all__ = ["swap", "pair_mean", "rescale", "bilinear", "scaled_product", "route_max", "RESCALE_TOL"]
+__all__ = ["pair_mean", "rescale", "bilinear", "scaled_product", "route_max", "RESCALE_TOL"]
 
 #: ``|Δu| <= RESCALE_TOL * (|u_x| + |u_r|)`` counts as "no change": the
 #: multiplier is then the derivative at the midpoint (exact to ``O(Δu²)``).
@@ -32,12 +32,6 @@ RESCALE_TOL = 1e-10
 def _halves(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     h = t.shape[0] // 2
     return t[:h], t[h:]
-
-
-def swap(t: torch.Tensor) -> torch.Tensor:
-    """Each row's partner: the reference row for an input row and vice versa."""
-    a, b = _halves(t)
-    return torch.cat([b, a])
 
 
 def pair_mean(t: torch.Tensor) -> torch.Tensor:

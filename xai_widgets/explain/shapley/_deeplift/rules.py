@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from ._pairs import bilinear, rescale, route_max, scaled_product, swap
+from ._pairs import bilinear, rescale, route_max, scaled_product
 
 __all__ = [
     "UnsupportedOperation",
@@ -189,13 +189,30 @@ def _rescale_fn(ctx: RuleContext, u: torch.Tensor, g: Callable, name: str) -> to
     return rescale(u, g(u.detach()), g)
 
 
+def _routed_amax(u: torch.Tensor, dims: list[int]) -> torch.Tensor:
+    """Each side's own max over ``dims`` (kept), by the max routing rule; ``0`` where a side has no
+    finite entry (a fully masked row), so the shift never turns into ``inf - inf``."""
+    keep = [d for d in range(u.dim()) if d not in dims]
+    perm = u.permute(keep + sorted(dims))
+    flat = perm.reshape(tuple(perm.shape[: len(keep)]) + (-1,))
+    with torch.no_grad():
+        vals, idx = flat.detach().max(-1, keepdim=True)
+    s = route_max(vals, idx, lambda i: flat.gather(-1, i))
+    s = s.reshape([1 if d in dims else u.shape[d] for d in range(u.dim())])
+    return torch.where(torch.isfinite(s.detach()), s, torch.zeros((), dtype=s.dtype, device=s.device))
+
+
 def _logsumexp_keep(u: torch.Tensor, dims: list[int]) -> torch.Tensor:
-    """log Σ exp(u) over ``dims`` (kept): ``s + log Σ exp(u - s)`` with a shift ``s`` shared by each
-    pair (so it has no Δ); ``exp`` and ``log`` by the rescale rule. Every multiplier is bounded:
-    ``exp`` sees arguments <= 0 on at least one side, ``log`` a sum of at least 1 on that side."""
-    s = u.detach().amax(dims, keepdim=True)
-    s = torch.where(torch.isfinite(s), s, torch.zeros((), dtype=s.dtype, device=s.device))
-    s = torch.maximum(s, swap(s))
+    """log Σ exp(u) over ``dims`` (kept) as ``s + log Σ exp(u - s)`` with ``s`` each side's own max
+    (routing rule), ``exp`` and ``log`` by the rescale rule.
+
+    Why each side's own shift: with one shift shared by the pair, the side whose top logit is lower
+    by more than ~745 sees ``exp`` underflow to 0 for every entry (``log 0``: NaN), and by more than
+    ~708 it works on subnormals (the base value comes out wrong while ``delta`` stays ~0). With its
+    own max, each side's ``u - s`` is <= 0 with one entry 0, so ``Σ exp`` lies in ``[1, K]`` on both
+    sides: every value is exact and every multiplier bounded (``exp`` on arguments <= 0 and ``log``
+    on sums >= 1 have slopes <= 1; the max rule's lies in ``[0, 1]``)."""
+    s = _routed_amax(u, dims)
     v = u - s
     e = rescale(v, torch.exp(v.detach()), torch.exp)
     z = e.sum(dims, keepdim=True)
