@@ -41,6 +41,7 @@ __all__ = [
     "BackgroundSummaryWarning",
     "summarize_background",
     "summary_message",
+    "warn_summarized",
     "MAX_BACKGROUND",
     "SUMMARY_SIZE",
     "is_frame",
@@ -281,6 +282,14 @@ def summarize_background(background: Any, k: int = SUMMARY_SIZE, *, seed: int = 
     return Background(rebuild(parts), weights, True, n)
 
 
-def warn_summarized(rows: int, kept: int, averaged: bool, stacklevel: int = 2) -> None:
-    """Emit :func:`summary_message` as one :class:`BackgroundSummaryWarning`."""
-    warnings.warn(summary_message(rows, kept, averaged), BackgroundSummaryWarning, stacklevel=stacklevel + 1)
+def warn_summarized(
+    rows: int, kept: int, averaged: bool, stacklevel: int = 2, *, keyword: str = "summarize=False"
+) -> None:
+    """Emit :func:`summary_message` as one :class:`BackgroundSummaryWarning`.
+
+    ``stacklevel`` counts from the caller (as in :func:`warnings.warn`);
+    ``keyword`` is how the calling kernel keeps every row.
+    """
+    warnings.warn(
+        summary_message(rows, kept, averaged, keyword=keyword), BackgroundSummaryWarning, stacklevel=stacklevel + 1
+    )
