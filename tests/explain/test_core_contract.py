@@ -140,3 +140,14 @@ def test_joint_delta_sums_every_input():
     v1, v2 = torch.ones(2, 3), torch.full((2, 2, 2), 0.5)
     d = joint_delta([v1, v2], torch.tensor([10.0, 6.0]), torch.tensor([5.0, 1.0]))
     assert d.tolist() == [0.0, 0.0]  # 3 + 2 = 5 per row
+
+
+def test_lazy_modules_that_never_ran_are_a_clear_error():
+    model = nn.Sequential(nn.LazyLinear(2))
+    with pytest.raises(ValueError, match="lazy modules.*call the model once"):
+        with model_as_found(model):
+            pass
+    model(torch.ones(1, 3))  # initialised now: fine, and left as found
+    with model_as_found(model):
+        pass
+    assert all(p.requires_grad for p in model.parameters())

@@ -205,6 +205,12 @@ def model_as_found(model: nn.Module, *, eval_mode: bool = True) -> Iterator[nn.M
     after an exception) every module's ``training`` flag and every
     parameter's ``requires_grad`` are restored.
     """
+    lazy = [n for n, p in model.named_parameters() if isinstance(p, nn.parameter.UninitializedParameter)]
+    if lazy:
+        raise ValueError(
+            f"the model has lazy modules that were never run (uninitialized parameters: {lazy[:3]}); "
+            "call the model once on an example input before explaining it"
+        )
     modes = [(m, m.training) for m in model.modules()]
     grads = [(p, p.requires_grad) for p in model.parameters()]
     try:
