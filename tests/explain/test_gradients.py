@@ -190,7 +190,7 @@ def test_train_mode_batchnorm_dropout(state_check, x6):
         ({"target": 3}, ValueError, "out of range"),
         ({"target": -1}, ValueError, "out of range"),
         ({"target": [0, 1]}, ValueError, "2 entries"),
-        ({"target": "top"}, ValueError, "'all'"),
+        ({"target": "top"}, ValueError, "class names are not known"),  # a string is a class name now
         ({"target": 1.5}, TypeError, "int"),
         ({"batch_size": 0}, ValueError, "batch_size"),
         ({"batch_size": 2.0}, TypeError, "batch_size"),

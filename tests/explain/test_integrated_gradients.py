@@ -339,8 +339,10 @@ def test_effnet_matches_captum_and_completeness_residual(effnet, chelsea_input, 
 
 
 def test_effnet_adaptive_completeness(effnet, chelsea_input, state_check):
-    """64 adaptive steps on chelsea from the zero baseline: |delta| <= 1% of |f(x) - f(b)|
-    (Gauss-Legendre: 9.6%), against independently computed scores."""
+    """64 adaptive steps on chelsea from the zero baseline: |delta| <= 2% of |f(x) - f(b)|
+    (Gauss-Legendre: 9.6%), against independently computed scores. The exact figure depends on
+    the CPU's float32 kernels (the score has ReLU6 kinks along the path): 1.05% with torch's
+    default kernels, 1.31% with its AVX2 kernels, below 1% where this was first measured."""
     with state_check(effnet):
         a = xw.integrated_gradients(effnet, chelsea_input, steps=64, method="adaptive", batch_size=16)
     t = int(a.target[0])
@@ -350,6 +352,6 @@ def test_effnet_adaptive_completeness(effnet, chelsea_input, state_check):
     np.testing.assert_allclose(a.outputs, fx, rtol=1e-5)
     np.testing.assert_allclose(a.base_values, fb, rtol=1e-5, atol=1e-5)
     gap = fx - fb
-    assert abs(a.values.sum() - gap) <= 0.01 * abs(gap)
-    assert abs(float(a.delta[0])) <= 0.01 * abs(gap)
+    assert abs(a.values.sum() - gap) <= 0.02 * abs(gap)
+    assert abs(float(a.delta[0])) <= 0.02 * abs(gap)
     assert a.params["probes"] == 4 * 64 - G.ADAPTIVE_START_CELLS - 1

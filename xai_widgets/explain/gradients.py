@@ -1,31 +1,48 @@
 """Gradient-family attribution kernels: saliency, input × gradient,
 integrated gradients and SmoothGrad (with its squared and VarGrad variants).
 
-Every kernel works in an *attribution space*: the input itself, or — with
-``layer=`` — the output of one submodule (gradients are then taken with
-respect to that output, as in Captum's ``Layer*`` methods with
-``attribute_to_layer_input=False``). Expanded batches (integration steps,
+Every kernel works in an *attribution space*: the inputs themselves, or —
+with ``layer=`` — the output of one submodule (gradients are then taken with
+respect to that output, as in Captum's ``Layer*`` methods), or with
+``layer_input=True`` that submodule's input (Captum's
+``attribute_to_layer_input=True``). Expanded batches (integration steps,
 noise samples) run in chunks of at most ``batch_size`` rows, so peak memory
 does not grow with ``steps`` or ``samples``.
 
 Shared behaviour:
 
-* ``inputs`` — float tensor ``(N, ...)`` (integer token ids only with ``layer=``).
-* ``target`` — ``None`` (each row's top output), an int, one int per row, or
-  ``"all"`` (values gain an output axis: ``(N, K, ...)``).
+* ``inputs`` — a float tensor ``(N, ...)`` (integer token ids only with
+  ``layer=``), or a tuple of such tensors sharing ``N`` for a model that
+  takes several inputs: the model is called ``model(*inputs,
+  **forward_kwargs)`` and, without ``layer=``, the result is a tuple of
+  :class:`~xai_widgets.Attribution`, one per input, sharing ``target``,
+  ``outputs`` and ``base_values``; where completeness is promised each holds
+  the *joint* ``delta`` (the residual of the sum over all inputs' values).
+  With ``layer=`` the layer's tensor is what is attributed: one Attribution.
+* ``target`` — ``None`` (each row's top output), an int (also a 0-d or
+  one-element tensor, or a numpy integer), one int per row, a class name
+  (looked up in ``output_names``), or ``"all"`` (values gain an output
+  axis: ``(N, K, ...)``).
+* ``output_names`` — class names, one per output; by default read from a
+  Hugging Face ``config.id2label`` or a ``model.output_names`` attribute.
+  Stored on the result as ``Attribution.output_names``.
 * ``output`` — maps the model's return value to ``(N, K)`` or ``(N,)`` scores
   (default: tensors, tuples, Hugging Face ``.logits``).
 * ``forward_kwargs`` — extra model inputs (``attention_mask`` ...); batched
   tensors (first axis ``N``) are repeated alongside expanded batches.
 * The model is left as found (modes, ``requires_grad``, buffers, hooks), it
-  runs in eval mode, and gradient is enabled even under ``torch.no_grad()``.
+  runs in eval mode, and gradient is enabled even under ``torch.no_grad()``
+  or ``torch.inference_mode()``.
 * Bad arguments raise ``TypeError``/``ValueError`` before any expensive work:
-  at most one forward pass on one row is used to learn the output shape.
+  at most one forward pass on one row is used to learn the output shape. If
+  that first forward pass fails inside the model, a ``ValueError`` names the
+  input shapes it got (the original error chained).
 """
 from __future__ import annotations
 
+import inspect
 import numbers
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence, Union
 
 import numpy as np
 import torch
@@ -36,22 +53,33 @@ from ..attribution import Attribution
 from ._core import (
     OutputFn,
     Target,
-    as_batch,
+    as_batches,
     ceil_div,
     check_forward_kwargs,
     check_model,
+    check_output_names,
     check_positive_int,
     chunk_ranges,
     default_chunk,
     gather,
+    joint_delta,
     model_as_found,
+    model_call_error,
+    normal_tensor,
     repeat_kwargs,
+    resolve_output_names,
     resolve_target,
     to_scores,
 )
 from ._layer import LayerTap
 
 __all__ = ["saliency", "input_x_gradient", "integrated_gradients", "smoothgrad"]
+
+#: One tensor ``(N, ...)`` or a tuple of them (a model with several inputs).
+Inputs = Union[torch.Tensor, Sequence[torch.Tensor]]
+#: A single Attribution, or one per input for tuple inputs.
+Result = Union[Attribution, tuple]
+Parts = tuple  # tuple[torch.Tensor, ...]: one tensor per part of the attribution space
 
 #: Fixed integration rules (Captum's names), see :func:`quadrature`.
 QUADRATURE_RULES = ("gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle")
@@ -93,12 +121,31 @@ def _check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
 def quadrature(method: str, steps: int) -> tuple[np.ndarray, np.ndarray]:
     """Points ``alphas`` in [0, 1] and weights for integrating over a straight path.
 
+    Parameters
+    ----------
+    method : str
+        One of :data:`QUADRATURE_RULES`.
+    steps : int
+        Number of points.
+
+    Returns
+    -------
+    alphas, weights : ndarray ``(steps,)``
+
+    Notes
+    -----
     ``gausslegendre`` and ``riemann_left/right/middle`` match Captum.
     ``riemann_trapezoid`` uses the textbook trapezoid rule (weights
     ``1/(steps-1)``, halved at both ends, summing to 1); Captum's weights are
     ``1/steps`` (summing to ``1 - 1/steps``), i.e. the same shape scaled by
     ``(steps-1)/steps``, which breaks completeness even on a linear model.
     ``"adaptive"`` places its points per input, see :func:`integrated_gradients`.
+
+    Example
+    -------
+    >>> a, w = quadrature("riemann_middle", 4)
+    >>> a.tolist(), float(w.sum())
+    ([0.125, 0.375, 0.625, 0.875], 1.0)
     """
     if method not in QUADRATURE_RULES:
         raise ValueError(f"method must be one of {', '.join(map(repr, QUADRATURE_RULES))}; got {method!r}")
@@ -117,7 +164,12 @@ def quadrature(method: str, steps: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 class _Run:
-    """Validated arguments plus the model calls every kernel shares."""
+    """Validated arguments plus the model calls every kernel shares.
+
+    The attribution space has one *part* per input (no ``layer=``) or a
+    single part, the layer's output (input with ``layer_input=True``); the
+    methods below take and return tuples of parts.
+    """
 
     def __init__(
         self,
@@ -125,17 +177,27 @@ class _Run:
         inputs: Any,
         *,
         layer: Any,
+        layer_input: Any = False,
         output: Any,
         forward_kwargs: Any,
         batch_size: Any,
+        output_names: Any = None,
     ) -> None:
         self.model = check_model(model)
-        self.tap = LayerTap(model, layer) if layer is not None else None
-        self.x = as_batch(inputs, model, allow_int=layer is not None)
-        self.n = int(self.x.shape[0])
-        self.device = self.x.device
+        layer_input = _check_bool(layer_input, "layer_input")
+        if layer_input and layer is None:
+            raise ValueError(
+                "layer_input=True attributes to the input of a layer, but no layer= was given; pass "
+                "layer=<the submodule> (without layer=, the attribution is to the model's inputs)"
+            )
+        self.tap = LayerTap(model, layer, layer_input=layer_input) if layer is not None else None
+        self.xs, self.was_tuple = as_batches(inputs, model, allow_int=layer is not None)
+        self.n = int(self.xs[0].shape[0])
+        self.device = self.xs[0].device
         kwargs = check_forward_kwargs(forward_kwargs)
-        self.fkw = {k: (v.to(self.device) if isinstance(v, torch.Tensor) else v) for k, v in kwargs.items()}
+        self.fkw = {
+            k: (normal_tensor(v).to(self.device) if isinstance(v, torch.Tensor) else v) for k, v in kwargs.items()
+        }
         self.batched_kwargs = any(
             isinstance(v, torch.Tensor) and v.dim() >= 1 and v.shape[0] == self.n for v in self.fkw.values()
         )
@@ -143,6 +205,8 @@ class _Run:
             raise TypeError(f"output must be a function mapping the model's output to scores, got {type(output).__name__}")
         self.output = output
         self.batch_size = check_positive_int(batch_size, "batch_size", allow_none=True)
+        self.names_explicit = output_names is not None
+        self.output_names = resolve_output_names(model, output_names)
         self.k: int | None = None
 
     # ------------------------------------------------------------ calls
@@ -150,38 +214,66 @@ class _Run:
     def layer_name(self) -> str | None:
         return None if self.tap is None else self.tap.name
 
+    @property
+    def given(self) -> Any:
+        """The validated inputs as the user passed them: one tensor or a tuple."""
+        return self.xs if self.was_tuple else self.xs[0]
+
     def rows(self, a: int, b: int) -> torch.Tensor:
         return torch.arange(a, b, device=self.device)
 
-    def call(self, inp: torch.Tensor, rows: torch.Tensor, **tap: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """One forward pass on ``inp`` (whose rows come from input rows ``rows``) → scores ``(B, K)``."""
+    def inputs_at(self, rows: torch.Tensor) -> Parts:
+        return tuple(x.index_select(0, rows) for x in self.xs)
+
+    def call(self, inp: Parts, rows: torch.Tensor, *, probe: bool = False, **tap: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One forward pass on the inputs ``inp`` (rows ``rows`` of the batch) → scores ``(B, K)``.
+
+        ``probe=True`` (the first call) turns an exception raised inside the
+        model into a ``ValueError`` naming the input shapes.
+        """
         kw = repeat_kwargs(self.fkw, rows, self.n) if self.batched_kwargs else self.fkw
 
         def forward() -> Any:
-            return self.model(inp, **kw)
+            if not probe:
+                return self.model(*inp, **kw)
+            try:
+                return self.model(*inp, **kw)
+            except Exception as e:  # noqa: BLE001 - any failure of the user's model on its first call
+                if self.tap is not None and e is self.tap.hook_error:
+                    raise
+                raise model_call_error(e, inp if self.was_tuple else inp[0], full=self.given) from e
 
         if self.tap is None:
             out, z = forward(), None
         else:
             out, z = self.tap.run(forward, **tap)
-        scores = to_scores(out, self.output)
-        if scores.shape[0] != inp.shape[0]:
+        b = int(inp[0].shape[0])
+        scores = to_scores(out, self.output, n=b)
+        if scores.shape[0] != b:
             raise ValueError(
-                f"the scores have {scores.shape[0]} rows for a batch of {inp.shape[0]}; the model "
+                f"the scores have {scores.shape[0]} rows for a batch of {b}; the model "
                 "(or output=) must keep the batch axis first"
             )
         return scores, z
 
-    def probe(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Forward row 0 with gradient tracking: learn K, check there is a gradient path."""
+    def probe(self) -> tuple[torch.Tensor, Parts]:
+        """Forward row 0 with gradient tracking: learn K, check there is a gradient path.
+
+        Returns the scores ``(1, K)`` and the leaves (one per part) they depend on.
+        """
         rows = self.rows(0, 1)
+        first = tuple(x[:1] for x in self.xs)
         if self.tap is None:
-            leaf = self.x[:1].clone().requires_grad_()
-            scores, _ = self.call(leaf, rows)
+            leaves = tuple(x.clone().requires_grad_() for x in first)
+            scores, _ = self.call(leaves, rows, probe=True)
         else:
-            scores, leaf = self.call(self.x[:1], rows, leaf=True)
+            scores, z = self.call(first, rows, probe=True, leaf=True)
+            leaves = (z,)
         if not scores.is_floating_point() or not scores.requires_grad:
-            what = "the inputs" if self.tap is None else f"the output of layer {self.tap.describe()}"
+            if self.tap is not None:
+                what = f"the {self.tap.what} of layer {self.tap.describe()}"
+            else:
+                what = "any of the inputs" if self.was_tuple else "the inputs"
             raise ValueError(
                 f"the model's scores do not depend on {what} through a differentiable path, so there is "
                 "no gradient to attribute; check that the model uses its input, that output= does not "
@@ -190,28 +282,29 @@ class _Run:
         if not torch.isfinite(scores.detach()).all():
             raise ValueError("the model returned NaN or inf scores for the first input row")
         self.k = int(scores.shape[1])
-        return scores, leaf
+        self.output_names = check_output_names(self.output_names, self.k, self.names_explicit)
+        return scores, leaves
 
     def check_target(self, target: Target) -> torch.Tensor | str | None:
         """Validate ``target`` against K (known after :meth:`probe`); ``None`` stays lazy."""
         if target is None:
             return None
-        return resolve_target(target, torch.empty((self.n, self.k), device=self.device))
+        return resolve_target(target, torch.empty((self.n, self.k), device=self.device), self.output_names)
 
     def evaluate(
         self,
-        inp: torch.Tensor,
+        inp: Parts,
         *,
         first: tuple[torch.Tensor, torch.Tensor | None] | None = None,
         capture: bool = False,
         replace: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Scores (and captured layer outputs) for every row of ``inp``, without gradients.
+        """Scores (and captured layer tensors) for every row of the inputs ``inp``, without gradients.
 
         ``first`` supplies row 0's results (from :meth:`probe`); ``replace``
-        gives the layer's output per row.
+        gives the layer's tensor per row.
         """
-        m = int(inp.shape[0])
+        m = int(inp[0].shape[0])
         chunk = _balanced(m, default_chunk(m, self.batch_size))
         scores, zs = [], []
         start = 0
@@ -226,7 +319,7 @@ class _Run:
                 tap = {}
                 if self.tap is not None:
                     tap = {"replace": replace[a:b]} if replace is not None else {"capture": capture}
-                s, z = self.call(inp[a:b].contiguous(), self.rows(a, b), **tap)
+                s, z = self.call(tuple(x[a:b].contiguous() for x in inp), self.rows(a, b), **tap)
                 scores.append(s)
                 if capture:
                     zs.append(z)
@@ -236,13 +329,16 @@ class _Run:
 
     # ------------------------------------------------------- gradients
     @staticmethod
-    def grads(scores: torch.Tensor, leaf: torch.Tensor, targets: list[torch.Tensor]) -> list[torch.Tensor]:
-        """d scores[i, t[i]] / d leaf[i] for each target vector (one forward, one backward each)."""
+    def grads(scores: torch.Tensor, leaves: Parts, targets: list[torch.Tensor]) -> list[Parts]:
+        """d scores[i, t[i]] / d leaf[i] per target vector and leaf (one forward, one backward each).
+
+        A leaf the score does not depend on (an unused input) gets zeros.
+        """
         out = []
         last = len(targets) - 1
         for i, t in enumerate(targets):
-            (g,) = torch.autograd.grad(gather(scores, t).sum(), leaf, retain_graph=i < last)
-            out.append(g)
+            gs = torch.autograd.grad(gather(scores, t).sum(), leaves, retain_graph=i < last, allow_unused=True)
+            out.append(tuple(torch.zeros_like(l) if g is None else g for g, l in zip(gs, leaves)))
         return out
 
     def targets_for(self, spec: torch.Tensor | str, rows: torch.Tensor) -> list[torch.Tensor]:
@@ -256,105 +352,154 @@ class _Run:
         n_pairs: int,
         steps: int,
         row_of: Callable[[torch.Tensor], torch.Tensor],
-        point_of: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+        point_of: Callable[[torch.Tensor, torch.Tensor], Parts],
         weights: torch.Tensor | None,
         spec: torch.Tensor | str,
-        finalize: Callable[[int, int, torch.Tensor], None],
+        finalize: Callable[[int, int, Parts], None],
         desc: str,
         rows_per_input: int | None = None,
     ) -> None:
         """Weighted gradient sums along ``n_pairs`` paths of ``steps`` points each.
 
         Expanded row ``e = pair * steps + step`` is the point
-        ``point_of(pair, step)`` in attribution space; its gradient (per
-        target) times ``weights[step]`` (or ``weights[pair, step]`` for
-        per-pair weights of shape ``(n_pairs, steps)``) is summed per pair. Rows run in chunks
-        of ``batch_size``; whenever pairs are complete ``finalize(lo, hi,
-        acc)`` receives their sums ``acc`` of shape ``(T, hi - lo, ...)``.
-        Only the pairs of the current chunk are held in memory.
-        ``rows_per_input`` (default ``steps``) sets the default chunk size.
+        ``point_of(pair, step)`` in attribution space (a tuple, one tensor per
+        part); its gradient (per target and part) times ``weights[step]`` (or
+        ``weights[pair, step]`` for per-pair weights of shape ``(n_pairs,
+        steps)``) is summed per pair. Rows run in chunks of ``batch_size``;
+        whenever pairs are complete ``finalize(lo, hi, accs)`` receives their
+        sums, one tensor ``(T, hi - lo, ...)`` per part. Only the pairs of the
+        current chunk are held in memory. ``rows_per_input`` (default
+        ``steps``) sets the default chunk size.
         """
         total = n_pairs * steps
         chunk = _balanced(total, default_chunk(rows_per_input or steps, self.batch_size))
-        carry: torch.Tensor | None = None
+        carry: list[torch.Tensor] | None = None
         ranges = chunk_ranges(total, chunk)
         for e0, e1 in _progress(ranges, ceil_div(total, chunk), desc):
             e = torch.arange(e0, e1, device=self.device)
             pair, step = e // steps, e % steps
             rows = row_of(pair)
-            pts = point_of(pair, step).detach().requires_grad_()
+            pts = tuple(p.detach().requires_grad_() for p in point_of(pair, step))
             if self.tap is None:
                 scores, _ = self.call(pts, rows)
             else:
-                scores, _ = self.call(self.x.index_select(0, rows), rows, replace=pts)
+                scores, _ = self.call(self.inputs_at(rows), rows, replace=pts[0])
             tlist = self.targets_for(spec, rows)
             grads = self.grads(scores, pts, tlist)
             del scores, pts
             p_lo, p_hi = e0 // steps, (e1 - 1) // steps + 1
-            acc = torch.zeros((len(tlist), p_hi - p_lo) + tuple(grads[0].shape[1:]), dtype=grads[0].dtype, device=self.device)
-            if carry is not None:
-                acc[:, 0] += carry
             local = pair - p_lo
             w = None
             if weights is not None:
                 w = weights[pair, step] if weights.dim() == 2 else weights.index_select(0, step)
-                w = w.view((-1,) + (1,) * (grads[0].dim() - 1))
-            for t, g in enumerate(grads):
-                acc[t].index_add_(0, local, g * w if w is not None else g)
+            accs = []
+            for j in range(len(grads[0])):
+                g0 = grads[0][j]
+                acc = torch.zeros((len(tlist), p_hi - p_lo) + tuple(g0.shape[1:]), dtype=g0.dtype, device=self.device)
+                if carry is not None:
+                    acc[:, 0] += carry[j]
+                wj = None if w is None else w.to(g0.dtype).view((-1,) + (1,) * (g0.dim() - 1))
+                for t in range(len(tlist)):
+                    g = grads[t][j]
+                    acc[t].index_add_(0, local, g * wj if wj is not None else g)
+                accs.append(acc)
             del grads
             done = e1 // steps
             if done > p_lo:
-                finalize(p_lo, done, acc[:, : done - p_lo])
-            carry = acc[:, done - p_lo].clone() if done < p_hi else None
+                finalize(p_lo, done, tuple(acc[:, : done - p_lo] for acc in accs))
+            carry = [acc[:, done - p_lo].clone() for acc in accs] if done < p_hi else None
 
 
-def _baseline(baseline: Any, x: torch.Tensor) -> torch.Tensor:
-    """Validate a baseline → tensor with ``x.dim()`` dims, broadcastable to ``x``."""
+# ============================================================== baselines
+def _baseline(baseline: Any, x: torch.Tensor, name: str = "baseline") -> torch.Tensor:
+    """Validate one input's baseline → tensor with ``x.dim()`` dims, broadcastable to ``x``."""
     is_int = not x.is_floating_point()
     if baseline is None:
         b = torch.zeros((1,) * x.dim(), dtype=x.dtype, device=x.device)
     elif isinstance(baseline, (bool, np.bool_)):
-        raise TypeError(f"baseline must be a number or a tensor, got {baseline!r}")
+        raise TypeError(f"{name} must be a number or a tensor, got {baseline!r}")
     elif isinstance(baseline, numbers.Real):
         if not np.isfinite(float(baseline)):
-            raise ValueError(f"baseline must be finite, got {baseline!r}")
+            raise ValueError(f"{name} must be finite, got {baseline!r}")
         if is_int and float(baseline) != int(baseline):
-            raise TypeError(f"inputs are integer token ids, so the baseline must be an integer id; got {baseline!r}")
+            raise TypeError(f"inputs are integer token ids, so {name} must be an integer id; got {baseline!r}")
         b = torch.full((1,) * x.dim(), baseline, dtype=x.dtype, device=x.device)
     else:
         if isinstance(baseline, np.ndarray):
             baseline = torch.from_numpy(baseline)
         if not isinstance(baseline, torch.Tensor):
             raise TypeError(
-                f"baseline must be None, a number or a tensor broadcastable to the inputs, got {type(baseline).__name__}"
+                f"{name} must be None, a number, a tensor broadcastable to the inputs, or a function of the "
+                f"inputs returning one; got {type(baseline).__name__}"
             )
+        baseline = normal_tensor(baseline)
         if baseline.is_floating_point():
             if not torch.isfinite(baseline).all():
-                raise ValueError("baseline contains NaN or inf values")
+                raise ValueError(f"{name} contains NaN or inf values")
             if is_int:
                 raise TypeError(
-                    f"inputs are integer token ids (dtype {x.dtype}), so the baseline must hold integer ids too; "
+                    f"inputs are integer token ids (dtype {x.dtype}), so {name} must hold integer ids too; "
                     f"got dtype {baseline.dtype}"
                 )
         elif baseline.is_complex() or baseline.dtype == torch.bool:
-            raise TypeError(f"baseline must be real-valued, got dtype {baseline.dtype}")
+            raise TypeError(f"{name} must be real-valued, got dtype {baseline.dtype}")
         try:
             shape = torch.broadcast_shapes(tuple(baseline.shape), tuple(x.shape))
         except RuntimeError:
             shape = None
         if shape != tuple(x.shape):
             raise ValueError(
-                f"baseline of shape {tuple(baseline.shape)} does not broadcast to the inputs' shape {tuple(x.shape)}"
+                f"{name} of shape {tuple(baseline.shape)} does not broadcast to the inputs' shape {tuple(x.shape)}"
             )
         b = baseline.detach().to(device=x.device, dtype=x.dtype)
         b = b.reshape((1,) * (x.dim() - b.dim()) + tuple(b.shape))
     return b
 
 
-def _baseline_pass(run: _Run, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """f(baseline) ``(N, K)`` (and the layer output at the baseline), one row when shared."""
-    shared = b.shape[0] == 1 and not run.batched_kwargs
-    rows_b = b.expand((1 if shared else run.n,) + tuple(run.x.shape[1:]))
+def _call_baseline(fn: Callable, given: Any) -> Any:
+    """Evaluate a callable baseline once: ``fn(inputs)``, or ``fn()`` if it takes no argument (as Captum)."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # builtins without a signature: assume one argument
+        params = None
+    if params is not None and len(params) == 0:
+        return fn()
+    return fn(given)
+
+
+def _baselines(baseline: Any, run: _Run) -> Parts:
+    """One validated baseline per input: None, a number (every input), a tensor (a single
+    input), a tuple/list with one number or tensor per input, or a function of the inputs
+    returning any of these."""
+    xs = run.xs
+    name = "baseline"
+    if callable(baseline) and not isinstance(baseline, (torch.Tensor, np.ndarray)):
+        baseline = _call_baseline(baseline, run.given)
+        name = "baseline(inputs)"
+        if callable(baseline) and not isinstance(baseline, (torch.Tensor, np.ndarray)):
+            raise TypeError(f"{name} returned a function; it must return a number, a tensor or a tuple of them")
+    if isinstance(baseline, (tuple, list)):
+        if len(baseline) != len(xs):
+            what = f"a tuple of {len(xs)} inputs" if run.was_tuple else "a single tensor"
+            raise ValueError(
+                f"{name} is a {type(baseline).__name__} of {len(baseline)} items but inputs is {what}; give "
+                f"one baseline per input ({len(xs)}: a number or a tensor each), or one number for all"
+            )
+        return tuple(_baseline(b, x, f"{name}[{i}]") for i, (b, x) in enumerate(zip(baseline, xs)))
+    if run.was_tuple and baseline is not None and not isinstance(baseline, numbers.Real):
+        raise ValueError(
+            f"inputs is a tuple of {len(xs)} tensors, so {name} must be a number (used for every input) or a "
+            f"tuple of {len(xs)} baselines (one per input); got {type(baseline).__name__}"
+            + (f" of shape {tuple(baseline.shape)}" if hasattr(baseline, "shape") else "")
+        )
+    return tuple(_baseline(baseline, x, name) for x in xs)
+
+
+def _baseline_pass(run: _Run, bs: Parts) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """f(baseline) ``(N, K)`` (and the layer tensor at the baseline), one row when shared."""
+    shared = all(b.shape[0] == 1 for b in bs) and not run.batched_kwargs
+    rows = 1 if shared else run.n
+    rows_b = tuple(b.expand((rows,) + tuple(x.shape[1:])) for b, x in zip(bs, run.xs))
     s, z = run.evaluate(rows_b, capture=run.tap is not None)
     if shared:
         s = s.expand(run.n, -1)
@@ -368,7 +513,7 @@ def _pick(scores: torch.Tensor, spec: torch.Tensor | str) -> torch.Tensor:
 
 
 def _finish(
-    values: torch.Tensor,
+    values: Sequence[torch.Tensor],
     run: _Run,
     spec: torch.Tensor | str,
     sx: torch.Tensor | None,
@@ -377,111 +522,143 @@ def _finish(
     params: dict,
     base: torch.Tensor | None = None,
     delta: bool = False,
-) -> Attribution:
-    """``values`` is ``(T, N, ...)``; build the Attribution (``(N, ...)`` or ``(N, K, ...)``)."""
+) -> Result:
+    """``values`` holds one ``(T, N, ...)`` tensor per part; build the Attribution(s).
+
+    One Attribution per input for tuple inputs without ``layer=``, else one.
+    """
     is_all = isinstance(spec, str)
-    vals = values.movedim(0, 1) if is_all else values[0]
+    vals = [v.movedim(0, 1) if is_all else v[0] for v in values]
     outputs = None if sx is None else _pick(sx, spec)
     base_values = None if base is None else _pick(base, spec)
     d = None
     if delta and base_values is not None:
-        n = vals.shape[0]
-        sums = vals.reshape((n, run.k, -1) if is_all else (n, -1)).double().sum(-1)
-        d = sums - (outputs.double() - base_values.double())
-    params = {k: v for k, v in params.items()}
+        d = joint_delta(vals, outputs, base_values, per_output=is_all)
+    params = dict(params)
     params["layer"] = run.layer_name
+    if run.tap is not None:
+        params["layer_input"] = run.tap.layer_input
     if is_all:
         params["target"] = "all"
     tgt = np.arange(run.k) if is_all else spec.detach().cpu().numpy()
-    return Attribution(
-        values=vals.detach().cpu(),
-        data=run.x.detach().cpu(),
+    common = dict(
         target=tgt,
         outputs=None if outputs is None else outputs.detach().cpu(),
         base_values=None if base_values is None else base_values.detach().cpu(),
         method=method,
-        params=params,
         delta=None if d is None else d.cpu(),
+        output_names=run.output_names,
+    )
+    if run.tap is not None or not run.was_tuple:
+        # with layer= and several inputs the values live in the layer's space: no single input is their data
+        data = run.xs[0] if len(run.xs) == 1 else None
+        return Attribution(
+            values=vals[0].detach().cpu(), data=None if data is None else data.detach().cpu(), params=params, **common
+        )
+    # each Attribution owns its arrays (no shared buffers between the members of the tuple)
+    return tuple(
+        Attribution(
+            values=v.detach().cpu(), data=x.detach().cpu().clone(), params=dict(params),
+            **{k: (c.clone() if isinstance(c, torch.Tensor) else c.copy() if isinstance(c, np.ndarray) else c)
+               for k, c in common.items()},
+        )
+        for v, x in zip(vals, run.xs)
     )
 
 
 # ========================================================== plain gradients
-def _plain(run: _Run, target: Target, *, times_input: bool, absolute: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | str]:
-    """Gradient (× input) per row in chunks. Returns ``(values (T, N, ...), scores (N, K), spec)``."""
-    probe_scores, probe_leaf = run.probe()
+def _plain(run: _Run, target: Target, *, times_input: bool, absolute: bool) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor | str]:
+    """Gradient (× input) per row in chunks. Returns ``(values, scores (N, K), spec)``, values one ``(T, N, ...)`` per part."""
+    probe_scores, probe_leaves = run.probe()
     spec = run.check_target(target)
     lazy = spec is None
     if lazy:
         spec = torch.zeros(run.n, dtype=torch.long, device=run.device)
     chunk = default_chunk(run.n, run.batch_size)
     ranges = [(0, 1)] + [(a + 1, b + 1) for a, b in chunk_ranges(run.n - 1, chunk)]
-    values: torch.Tensor | None = None
+    values: list[torch.Tensor] | None = None
     sx = torch.empty((run.n, run.k), dtype=probe_scores.dtype, device=run.device)
     for a, b in _progress(ranges, len(ranges), "gradients"):
         rows = run.rows(a, b)
         if a == 0:
-            scores, leaf = probe_scores, probe_leaf
-            probe_scores = probe_leaf = None
+            scores, leaves = probe_scores, probe_leaves
+            probe_scores = probe_leaves = None
         elif run.tap is None:
-            leaf = run.x[a:b].clone().requires_grad_()
-            scores, _ = run.call(leaf, rows)
+            leaves = tuple(x[a:b].clone().requires_grad_() for x in run.xs)
+            scores, _ = run.call(leaves, rows)
         else:
-            scores, leaf = run.call(run.x[a:b], rows, leaf=True)
+            scores, z = run.call(tuple(x[a:b] for x in run.xs), rows, leaf=True)
+            leaves = (z,)
         sx[a:b] = scores.detach()
         if lazy:
             spec[a:b] = scores.detach().argmax(1)
-        grads = run.grads(scores, leaf, run.targets_for(spec, rows))
+        grads = run.grads(scores, leaves, run.targets_for(spec, rows))
         if values is None:
-            values = torch.empty((len(grads), run.n) + tuple(leaf.shape[1:]), dtype=grads[0].dtype, device=run.device)
-        for t, g in enumerate(grads):
-            if times_input:
-                g = g * leaf.detach()
-            values[t, a:b] = g.abs() if absolute else g
-        del scores, leaf, grads
+            values = [
+                torch.empty((len(grads), run.n) + tuple(g.shape[1:]), dtype=g.dtype, device=run.device) for g in grads[0]
+            ]
+        for t, gs in enumerate(grads):
+            for j, g in enumerate(gs):
+                if times_input:
+                    g = g * leaves[j].detach()
+                values[j][t, a:b] = g.abs() if absolute else g
+        del scores, leaves, grads
     return values, sx, spec
 
 
 def saliency(
     model: nn.Module,
-    inputs: torch.Tensor,
+    inputs: Inputs,
     target: Target = None,
     *,
     abs: bool = True,
     layer: nn.Module | str | None = None,
+    layer_input: bool = False,
     output: OutputFn | None = None,
     forward_kwargs: dict | None = None,
     batch_size: int | None = None,
-) -> Attribution:
+    output_names: Sequence[str] | None = None,
+) -> Result:
     """Gradient of the target score with respect to the input (Simonyan et al. 2014).
 
     Parameters
     ----------
     model : nn.Module
-    inputs : tensor ``(N, ...)``
-        Float inputs; integer token ids only together with ``layer=``.
-    target : None, int, sequence of N ints, or ``"all"``
+    inputs : tensor ``(N, ...)`` or tuple of tensors
+        Float inputs; integer token ids only together with ``layer=``. A
+        tuple is passed to the model as ``model(*inputs)``.
+    target : None, int, sequence of N ints, class name, or ``"all"``
+        See the module docstring.
     abs : bool
         Return ``|gradient|`` (default, as Captum's ``Saliency``) or the signed gradient.
     layer : submodule or dotted name, optional
         Take the gradient with respect to this layer's output instead.
-    output, forward_kwargs, batch_size
+    layer_input : bool
+        With ``layer=``: take it with respect to the layer's input (its first
+        positional tensor argument) instead of its output.
+    output, forward_kwargs, batch_size, output_names
         See the module docstring; ``batch_size`` caps rows per forward pass.
 
     Returns
     -------
-    Attribution
-        ``values`` ``(N, ...)`` like ``inputs`` (the layer output's shape with
+    Attribution or tuple of Attribution
+        ``values`` ``(N, ...)`` like ``inputs`` (the layer tensor's shape with
         ``layer=``; ``(N, K, ...)`` for ``target="all"``), ``outputs`` the
-        target scores ``(N,)``, ``delta`` None.
+        target scores ``(N,)``, ``delta`` None. One per input for tuple
+        inputs (without ``layer=``).
 
     Example
     -------
     >>> a = xw.saliency(model, images)            # doctest: +SKIP
     >>> a.values.shape == tuple(images.shape)     # doctest: +SKIP
     True
+    >>> img_attr, tab_attr = xw.saliency(two_input_model, (images, table))   # doctest: +SKIP
     """
     absolute = _check_bool(abs, "abs")
-    run = _Run(model, inputs, layer=layer, output=output, forward_kwargs=forward_kwargs, batch_size=batch_size)
+    run = _Run(
+        model, inputs, layer=layer, layer_input=layer_input, output=output, forward_kwargs=forward_kwargs,
+        batch_size=batch_size, output_names=output_names,
+    )
     with model_as_found(run.model):
         values, sx, spec = _plain(run, target, times_input=False, absolute=absolute)
         return _finish(values, run, spec, sx, method="saliency", params={"abs": absolute, "batch_size": run.batch_size})
@@ -489,48 +666,57 @@ def saliency(
 
 def input_x_gradient(
     model: nn.Module,
-    inputs: torch.Tensor,
+    inputs: Inputs,
     target: Target = None,
     *,
     layer: nn.Module | str | None = None,
+    layer_input: bool = False,
     output: OutputFn | None = None,
     forward_kwargs: dict | None = None,
     batch_size: int | None = None,
-) -> Attribution:
+    output_names: Sequence[str] | None = None,
+) -> Result:
     """Input (or layer activation) times the gradient of the target score.
-
-    It is the first-order Taylor term around a zero baseline, so
-    ``base_values`` is ``f(0)`` (with ``layer=``: the model with that
-    layer's output set to zero). ``delta`` is None: ``values`` add up to
-    ``f(x) - f(0)`` only for models that are linear in the input, so the
-    method makes no completeness promise (use integrated gradients for that).
 
     Parameters
     ----------
     model : nn.Module
-    inputs : tensor ``(N, ...)``
-    target : None, int, sequence of N ints, or ``"all"``
-    layer, output, forward_kwargs, batch_size
+    inputs : tensor ``(N, ...)`` or tuple of tensors
+    target : None, int, sequence of N ints, class name, or ``"all"``
+    layer, layer_input, output, forward_kwargs, batch_size, output_names
         See :func:`saliency`.
 
     Returns
     -------
-    Attribution
-        ``values`` ``(N, ...)`` (layer output's shape with ``layer=``;
-        ``(N, K, ...)`` for ``"all"``), ``outputs`` f(x), ``base_values`` f(0).
+    Attribution or tuple of Attribution
+        ``values`` ``(N, ...)`` (the layer tensor's shape with ``layer=``;
+        ``(N, K, ...)`` for ``"all"``), ``outputs`` f(x), ``base_values``
+        f(0), ``delta`` None. One per input for tuple inputs.
+
+    Notes
+    -----
+    It is the first-order Taylor term around a zero baseline, so
+    ``base_values`` is ``f(0)`` (every input zero; with ``layer=``: the model
+    with that layer's output, or input, set to zero). ``delta`` is None:
+    ``values`` add up to ``f(x) - f(0)`` only for models that are linear in
+    the input, so the method makes no completeness promise (use integrated
+    gradients for that).
 
     Example
     -------
     >>> a = xw.input_x_gradient(model, x, target=2)   # doctest: +SKIP
     """
-    run = _Run(model, inputs, layer=layer, output=output, forward_kwargs=forward_kwargs, batch_size=batch_size)
+    run = _Run(
+        model, inputs, layer=layer, layer_input=layer_input, output=output, forward_kwargs=forward_kwargs,
+        batch_size=batch_size, output_names=output_names,
+    )
     with model_as_found(run.model):
         values, sx, spec = _plain(run, target, times_input=True, absolute=False)
         if run.tap is None:
-            base, _ = _baseline_pass(run, _baseline(None, run.x))
-        else:  # zero layer output, per row (the rest of the model still sees the real input)
-            zeros = torch.zeros((run.n,) + tuple(values.shape[2:]), dtype=values.dtype, device=run.device)
-            base, _ = run.evaluate(run.x, replace=zeros)
+            base, _ = _baseline_pass(run, _baselines(None, run))
+        else:  # zero layer tensor, per row (the rest of the model still sees the real input)
+            zeros = torch.zeros((run.n,) + tuple(values[0].shape[2:]), dtype=values[0].dtype, device=run.device)
+            base, _ = run.evaluate(run.xs, replace=zeros)
         return _finish(
             values, run, spec, sx, method="input_x_gradient", params={"batch_size": run.batch_size}, base=base
         )
@@ -546,27 +732,28 @@ def _check_steps_method(steps: Any, method: Any) -> tuple[int, str]:
 
 
 def _path_scores(
-    run: _Run, spec: torch.Tensor | str, xs: torch.Tensor, bs: torch.Tensor, rows: torch.Tensor, alphas: torch.Tensor
+    run: _Run, spec: torch.Tensor | str, xs: Parts, bs: Parts, rows: torch.Tensor, alphas: torch.Tensor
 ) -> torch.Tensor:
     """Target scores at the path points ``bs[r] + a * (xs[r] - bs[r])``: forward passes only, in chunks.
 
-    ``rows`` and ``alphas`` are flat ``(M,)``; returns float64 on the CPU,
-    ``(M,)`` (or ``(M, K)`` for ``"all"``).
+    ``xs``/``bs`` have one tensor per part; ``rows`` and ``alphas`` are flat
+    ``(M,)``; returns float64 on the CPU, ``(M,)`` (or ``(M, K)`` for ``"all"``).
     """
     m = int(rows.numel())
     chunk = _balanced(m, default_chunk(m, run.batch_size))
-    shape1 = (-1,) + (1,) * (xs.dim() - 1)
     out = []
     with torch.no_grad():
         for lo, hi in chunk_ranges(m, chunk):
             r = rows[lo:hi].to(run.device)
-            base = bs.index_select(0, r)
-            al = alphas[lo:hi].to(device=run.device, dtype=xs.dtype).view(shape1)
-            pts = base + al * (xs.index_select(0, r) - base)
+            pts = []
+            for x, b in zip(xs, bs):
+                base = b.index_select(0, r)
+                al = alphas[lo:hi].to(device=run.device, dtype=x.dtype).view((-1,) + (1,) * (x.dim() - 1))
+                pts.append(base + al * (x.index_select(0, r) - base))
             if run.tap is None:
-                s, _ = run.call(pts, r)
+                s, _ = run.call(tuple(pts), r)
             else:
-                s, _ = run.call(run.x.index_select(0, r), r, replace=pts)
+                s, _ = run.call(run.inputs_at(r), r, replace=pts[0])
             if not isinstance(spec, str):
                 s = gather(s, spec.index_select(0, r))
             out.append(s.detach().double().cpu())
@@ -576,8 +763,8 @@ def _path_scores(
 def _adaptive_rule(
     run: _Run,
     spec: torch.Tensor | str,
-    xs: torch.Tensor,
-    bs: torch.Tensor,
+    xs: Parts,
+    bs: Parts,
     f0: torch.Tensor,
     f1: torch.Tensor,
     steps: int,
@@ -594,7 +781,8 @@ def _adaptive_rule(
     Starting from :data:`ADAPTIVE_START_CELLS` uniform cells, each round
     bisects the ``max(1, steps // 16)`` cells with the largest indicator,
     until there are ``steps`` cells. ``f0``/``f1``: target scores at the
-    baseline and the input, ``(N,)`` or ``(N, K)``.
+    baseline and the input, ``(N,)`` or ``(N, K)``. ``xs``/``bs``: the path's
+    ends, one tensor per part (all parts move together along one alpha).
     """
     n = run.n
     k0 = min(ADAPTIVE_START_CELLS, steps)
@@ -603,8 +791,11 @@ def _adaptive_rule(
     if k0 == steps:  # nothing to refine: the uniform midpoint rule, no probes
         return (a + c) / 2, c - a, 0
 
+    floats = [x.dtype for x in xs if x.is_floating_point()]
+    coarse = max(floats, key=lambda d: torch.finfo(d).eps) if floats else None  # the least precise part
+
     def rounded(al: torch.Tensor) -> torch.Tensor:  # the alpha the model actually sees
-        return al.to(xs.dtype).double() if xs.is_floating_point() else al
+        return al.to(coarse).double() if coarse is not None else al
 
     def scores_at(al: torch.Tensor) -> torch.Tensor:  # (N, J) alphas → (N, J) or (N, J, K) scores
         rows = torch.arange(n).repeat_interleave(al.shape[1])
@@ -654,30 +845,82 @@ def _adaptive_rule(
     return m.gather(1, order), (c - a).gather(1, order), probes
 
 
+
 def integrated_gradients(
     model: nn.Module,
-    inputs: torch.Tensor,
+    inputs: Inputs,
     target: Target = None,
     *,
     baseline: Any = None,
     steps: int = 50,
     method: str = "gausslegendre",
     batch_size: int | None = None,
+    multiply_by_inputs: bool = True,
     layer: nn.Module | str | None = None,
+    layer_input: bool = False,
     output: OutputFn | None = None,
     forward_kwargs: dict | None = None,
-) -> Attribution:
+    output_names: Sequence[str] | None = None,
+) -> Result:
     """Integrated gradients (Sundararajan et al. 2017) along the straight path
-    from ``baseline`` to ``inputs``.
+    from ``baseline`` to ``inputs``: ``values = (x - b) * sum_s w_s * grad f(b + a_s (x - b))``.
 
-    ``values = (x - b) * sum_s w_s * grad f(b + a_s (x - b))`` with the
-    quadrature ``method``: ``"gausslegendre"`` (default) or
-    ``"riemann_left"``, ``"riemann_right"``, ``"riemann_middle"``,
-    ``"riemann_trapezoid"`` (Captum's names; the trapezoid weights here sum
-    to 1, see :func:`quadrature`), or ``"adaptive"``. The ``N * steps`` path
-    points run in chunks of at most ``batch_size`` rows, so memory does not
-    grow with ``steps``.
+    Parameters
+    ----------
+    model : nn.Module
+    inputs : tensor ``(N, ...)`` or tuple of tensors
+        Float inputs; integer token ids only together with ``layer=``. With a
+        tuple, every input moves along the path together (one path per row
+        in the joint space) and each gets its own Attribution.
+    target : None, int, sequence of N ints, class name, or ``"all"``
+    baseline : None, number, tensor, tuple, or function of the inputs
+        None: zeros. A number: that value everywhere (for every input of a
+        tuple). A tensor broadcastable to ``inputs`` (a single input). A
+        tuple with one number or tensor per input. A function: called once as
+        ``baseline(inputs)`` (``baseline()`` if it takes no argument) on the
+        validated inputs, returning any of the above. With ``layer=``, the
+        path runs between the layer's tensors at the baseline and at the
+        input (the baseline forward uses the same ``forward_kwargs``); for
+        token ids the baseline is token ids.
+    steps : int >= 1 (>= 2 for the trapezoid rule)
+        Gradient points per row: ``N * steps`` forward+backward passes.
+    method : str
+        One of :data:`IG_METHODS`: ``"gausslegendre"`` (default),
+        ``"riemann_left"``, ``"riemann_right"``, ``"riemann_middle"``,
+        ``"riemann_trapezoid"`` (Captum's names; the trapezoid weights here
+        sum to 1, see :func:`quadrature`), or ``"adaptive"`` (see Notes).
+    batch_size : int, optional
+        Rows (path points) per forward/backward pass; default 16. Memory does
+        not grow with ``steps``.
+    multiply_by_inputs : bool
+        True (default): the "local" attribution ``(x - b) * mean gradient``.
+        False: the "global" variant (Captum's ``multiply_by_inputs=False``),
+        the path-averaged gradient alone; it promises no completeness, so
+        ``delta`` is None.
+    layer : submodule or dotted name, optional
+        Attribute to this layer's output (like Captum's ``LayerIntegratedGradients``).
+        ``"adaptive"`` probes the same path (the layer's tensor replaced).
+    layer_input : bool
+        With ``layer=``: attribute to the layer's input (its first positional
+        tensor argument) instead, as Captum's ``attribute_to_layer_input=True``.
+    output, forward_kwargs, output_names
+        See the module docstring.
 
+    Returns
+    -------
+    Attribution or tuple of Attribution
+        ``values`` ``(N, ...)`` (the layer tensor's shape with ``layer=``;
+        ``(N, K, ...)`` for ``"all"``), ``outputs`` f(x) ``(N,)`` (``(N, K)``
+        for ``"all"``), ``base_values`` f(baseline), and ``delta`` the
+        completeness residual ``values.sum() - (outputs - base_values)`` per
+        row (summed over every input's values for tuple inputs; None with
+        ``multiply_by_inputs=False``). One per input for tuple inputs (without
+        ``layer=``). ``params``: ``steps``, ``method``, ``batch_size``,
+        ``multiply_by_inputs``, ``layer``, and for ``"adaptive"`` ``probes``
+        (forward-only passes per row).
+
+    Notes
+    -----
     ``method="adaptive"`` is for networks whose output jumps along the path
     (ReLU/ReLU6 CNNs: on EfficientNet-Lite0, chelsea from a zero baseline,
     70% of ``f(x) - f(b)`` comes between alpha 0.02 and 0.06, and 64 fixed
@@ -701,38 +944,6 @@ def integrated_gradients(
     fixed rules' ``delta`` is large. With ``steps <= 8`` it is the uniform
     midpoint rule (no probes).
 
-    Parameters
-    ----------
-    model : nn.Module
-    inputs : tensor ``(N, ...)``
-        Float inputs; integer token ids only together with ``layer=``.
-    target : None, int, sequence of N ints, or ``"all"``
-    baseline : None (zeros), a number, or a tensor broadcastable to ``inputs``
-        With ``layer=``, the path runs between the layer's outputs at the
-        baseline and at the input (the baseline forward uses the same
-        ``forward_kwargs``); for token ids the baseline is token ids.
-    steps : int >= 1 (>= 2 for the trapezoid rule)
-        Gradient points per row: ``N * steps`` forward+backward passes.
-    method : str
-        One of :data:`IG_METHODS`.
-    batch_size : int, optional
-        Rows (path points) per forward/backward pass; default 16.
-    layer : submodule or dotted name, optional
-        Attribute to this layer's output (like Captum's ``LayerIntegratedGradients``).
-        ``"adaptive"`` probes the same path (the layer's output replaced).
-    output, forward_kwargs
-        See the module docstring.
-
-    Returns
-    -------
-    Attribution
-        ``values`` ``(N, ...)`` (layer output's shape with ``layer=``;
-        ``(N, K, ...)`` for ``"all"``), ``outputs`` f(x) ``(N,)`` (``(N, K)``
-        for ``"all"``), ``base_values`` f(baseline), and ``delta`` the
-        completeness residual ``values.sum() - (outputs - base_values)`` per
-        row. ``params``: ``steps``, ``method``, ``batch_size``, ``layer``, and
-        for ``"adaptive"`` ``probes`` (forward-only passes per row).
-
     Example
     -------
     >>> a = xw.integrated_gradients(model, images, steps=64)   # doctest: +SKIP
@@ -741,57 +952,68 @@ def integrated_gradients(
     >>> a = xw.integrated_gradients(cnn, photo, steps=64, method="adaptive")   # doctest: +SKIP
     >>> a.params["probes"]                                                     # doctest: +SKIP
     247
+    >>> img, tab = xw.integrated_gradients(net, (images, table), baseline=(0.0, table.mean(0)))  # doctest: +SKIP
     """
     steps, method = _check_steps_method(steps, method)
-    run = _Run(model, inputs, layer=layer, output=output, forward_kwargs=forward_kwargs, batch_size=batch_size)
-    b = _baseline(baseline, run.x)
+    times_diff = _check_bool(multiply_by_inputs, "multiply_by_inputs")
+    run = _Run(
+        model, inputs, layer=layer, layer_input=layer_input, output=output, forward_kwargs=forward_kwargs,
+        batch_size=batch_size, output_names=output_names,
+    )
     with model_as_found(run.model):
-        probe_scores, probe_z = run.probe()
+        b_in = _baselines(baseline, run)
+        probe_scores, probe_leaves = run.probe()
         spec = run.check_target(target)
-        first = (probe_scores.detach(), None if probe_z is None else probe_z.detach())
-        del probe_scores, probe_z
-        sx, zx = run.evaluate(run.x, first=first, capture=run.tap is not None)
-        sb, zb = _baseline_pass(run, b)
+        first = (probe_scores.detach(), None if run.tap is None else probe_leaves[0].detach())
+        del probe_scores, probe_leaves
+        sx, zx = run.evaluate(run.xs, first=first, capture=run.tap is not None)
+        sb, zb = _baseline_pass(run, b_in)
         if spec is None:
             spec = sx.argmax(1)
         if run.tap is None:
-            xs, bs = run.x, b.expand_as(run.x)
+            xs, bs = run.xs, tuple(b.expand_as(x) for b, x in zip(b_in, run.xs))
         else:
-            xs, bs = zx, zb
-        diff = xs - bs
+            xs, bs = (zx,), (zb,)
+        diffs = tuple(x - b for x, b in zip(xs, bs))
         probes = 0
         if method == "adaptive":  # per-row points (N, steps) from forward-only probes along each path
             alphas_t, weights_t, probes = _adaptive_rule(run, spec, xs, bs, _pick(sb, spec), _pick(sx, spec), steps)
         else:
             alphas_np, weights_np = quadrature(method, steps)
             alphas_t, weights_t = torch.as_tensor(alphas_np), torch.as_tensor(weights_np)
-        alphas = alphas_t.to(dtype=xs.dtype, device=run.device)
-        weights = weights_t.to(dtype=xs.dtype, device=run.device)
-        shape1 = (-1,) + (1,) * (xs.dim() - 1)
+        alphas = alphas_t.to(dtype=torch.float64, device=run.device)
+        weights = weights_t.to(dtype=torch.float64, device=run.device)
         T = run.k if isinstance(spec, str) else 1
-        values = torch.empty((T,) + tuple(xs.shape), dtype=xs.dtype, device=run.device)
+        values = [torch.empty((T,) + tuple(x.shape), dtype=x.dtype, device=run.device) for x in xs]
 
-        def point_of(pair: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
+        def point_of(pair: torch.Tensor, step: torch.Tensor) -> Parts:
             al = alphas[pair, step] if alphas.dim() == 2 else alphas.index_select(0, step)
-            return bs.index_select(0, pair) + al.view(shape1) * diff.index_select(0, pair)
+            pts = []
+            for x, b, d in zip(xs, bs, diffs):
+                a = al.to(x.dtype).view((-1,) + (1,) * (x.dim() - 1))
+                pts.append(b.index_select(0, pair) + a * d.index_select(0, pair))
+            return tuple(pts)
 
-        def finalize(lo: int, hi: int, acc: torch.Tensor) -> None:
-            values[:, lo:hi] = acc * diff[lo:hi]
+        def finalize(lo: int, hi: int, accs: Parts) -> None:
+            for v, acc, d in zip(values, accs, diffs):
+                v[:, lo:hi] = acc * d[lo:hi] if times_diff else acc
 
         run.path_grads(
             n_pairs=run.n, steps=steps, row_of=lambda p: p, point_of=point_of, weights=weights,
             spec=spec, finalize=finalize, desc="integrated gradients",
         )
-        params = {"steps": steps, "method": method, "batch_size": run.batch_size}
+        params = {"steps": steps, "method": method, "batch_size": run.batch_size, "multiply_by_inputs": times_diff}
         if method == "adaptive":
             params["probes"] = probes
-        return _finish(values, run, spec, sx, method="integrated_gradients", params=params, base=sb, delta=True)
+        return _finish(
+            values, run, spec, sx, method="integrated_gradients", params=params, base=sb, delta=times_diff
+        )
 
 
 # ================================================================ smoothgrad
 def smoothgrad(
     model: nn.Module,
-    inputs: torch.Tensor,
+    inputs: Inputs,
     target: Target = None,
     *,
     kind: str = "smoothgrad",
@@ -801,48 +1023,60 @@ def smoothgrad(
     seed: int = 0,
     batch_size: int | None = None,
     layer: nn.Module | str | None = None,
+    layer_input: bool = False,
     output: OutputFn | None = None,
     forward_kwargs: dict | None = None,
     steps: int = 20,
-) -> Attribution:
+    output_names: Sequence[str] | None = None,
+) -> Result:
     """SmoothGrad (Smilkov et al. 2017): average an attribution over noisy copies of the input.
-
-    Each row ``x_i`` gets ``samples`` copies ``x_i + sigma_i * eps`` with
-    ``eps ~ N(0, 1)`` and ``sigma_i = noise * (max(x_i) - min(x_i))`` — the
-    noise level is a **fraction of each row's value range** (not an
-    absolute standard deviation as in Captum's ``NoiseTunnel``). With
-    ``layer=`` the noise is added to the layer's output instead (so token
-    ids work). The noise comes from a ``torch.Generator`` seeded with
-    ``seed``: results are reproducible, independent of ``batch_size``, and
-    the global RNG is untouched.
-
-    ``base`` is the attribution averaged: ``"saliency"`` (``|gradient|``, as
-    Captum's ``Saliency``) or ``"integrated_gradients"`` (``steps``
-    Gauss–Legendre points from a zero baseline to each noisy copy).
-    ``kind``: ``"smoothgrad"`` (mean), ``"smoothgrad_sq"`` (mean of
-    squares) or ``"vargrad"`` (variance). ``samples * steps`` rows per input
-    run in chunks of at most ``batch_size``.
 
     Parameters
     ----------
     model : nn.Module
-    inputs : tensor ``(N, ...)``
-    target : None, int, sequence of N ints, or ``"all"`` (chosen on the clean input)
-    kind, base : str
+    inputs : tensor ``(N, ...)`` or tuple of tensors
+        With a tuple, every input gets its own noise (scaled by its own
+        rows' ranges) and its own Attribution.
+    target : None, int, sequence of N ints, class name, or ``"all"``
+        Chosen on the clean input.
+    kind : str
+        ``"smoothgrad"`` (mean), ``"smoothgrad_sq"`` (mean of squares) or
+        ``"vargrad"`` (variance).
+    base : str
+        The attribution averaged: ``"saliency"`` (``|gradient|``, as Captum's
+        ``Saliency``) or ``"integrated_gradients"`` (``steps`` Gauss–Legendre
+        points from a zero baseline to each noisy copy).
     samples : int >= 1
+        Noisy copies per row.
     noise : float >= 0
+        Noise level as a fraction of each row's value range (see Notes).
     seed : int
+        Seed of the noise generator.
     batch_size : int, optional
-    layer, output, forward_kwargs
-        See :func:`saliency`.
+        Rows per forward/backward pass (``samples * steps`` rows per input
+        run in chunks of at most this).
+    layer, layer_input, output, forward_kwargs, output_names
+        See :func:`saliency`. With ``layer=`` the noise is added to the
+        layer's tensor instead (so token ids work).
     steps : int >= 1
         Integration steps when ``base="integrated_gradients"``.
 
     Returns
     -------
-    Attribution
-        ``values`` ``(N, ...)`` (layer output's shape with ``layer=``;
+    Attribution or tuple of Attribution
+        ``values`` ``(N, ...)`` (the layer tensor's shape with ``layer=``;
         ``(N, K, ...)`` for ``"all"``), ``outputs`` f(x) on the clean input.
+        One per input for tuple inputs (without ``layer=``).
+
+    Notes
+    -----
+    Each row ``x_i`` gets ``samples`` copies ``x_i + sigma_i * eps`` with
+    ``eps ~ N(0, 1)`` and ``sigma_i = noise * (max(x_i) - min(x_i))`` — the
+    noise level is a **fraction of each row's value range** (not an
+    absolute standard deviation as in Captum's ``NoiseTunnel``). The noise
+    comes from a ``torch.Generator`` seeded with ``seed``: results are
+    reproducible, independent of ``batch_size``, and the global RNG is
+    untouched.
 
     Example
     -------
@@ -862,87 +1096,96 @@ def smoothgrad(
     use_ig = base == "integrated_gradients"
     if use_ig:
         steps, _ = _check_steps_method(steps, "gausslegendre")
-    run = _Run(model, inputs, layer=layer, output=output, forward_kwargs=forward_kwargs, batch_size=batch_size)
+    run = _Run(
+        model, inputs, layer=layer, layer_input=layer_input, output=output, forward_kwargs=forward_kwargs,
+        batch_size=batch_size, output_names=output_names,
+    )
     with model_as_found(run.model):
-        probe_scores, probe_z = run.probe()
+        probe_scores, probe_leaves = run.probe()
         spec = run.check_target(target)
-        first = (probe_scores.detach(), None if probe_z is None else probe_z.detach())
-        del probe_scores, probe_z
-        sx, zx = run.evaluate(run.x, first=first, capture=run.tap is not None)
+        first = (probe_scores.detach(), None if run.tap is None else probe_leaves[0].detach())
+        del probe_scores, probe_leaves
+        sx, zx = run.evaluate(run.xs, first=first, capture=run.tap is not None)
         if spec is None:
             spec = sx.argmax(1)
-        xs = run.x if run.tap is None else zx
+        xs = run.xs if run.tap is None else (zx,)
         sb = bs = None
         if use_ig:
-            b0 = _baseline(None, run.x)
+            b0 = _baselines(None, run)
             sb, zb = _baseline_pass(run, b0)
-            bs = b0.expand_as(run.x) if run.tap is None else zb
-        flat = xs.reshape(run.n, -1)
-        sigma = (flat.max(1).values - flat.min(1).values) * noise
+            bs = tuple(b.expand_as(x) for b, x in zip(b0, run.xs)) if run.tap is None else (zb,)
+        sigmas = [(x.reshape(run.n, -1).max(1).values - x.reshape(run.n, -1).min(1).values) * noise for x in xs]
         gen = torch.Generator(device="cpu")
         gen.manual_seed(int(seed))
-        row_shape = tuple(xs.shape[1:])
-        noisy: dict[int, torch.Tensor] = {}
-        drawn = [0]  # pairs are drawn in order, one generator call each → chunking-invariant
+        noisy: dict[int, Parts] = {}
+        drawn = [0]  # pairs are drawn in order, each part one generator call → chunking-invariant
 
-        def noisy_point(p: int) -> torch.Tensor:
+        def noisy_point(p: int) -> Parts:
             while drawn[0] <= p:
                 q = drawn[0]
-                eps = torch.randn(row_shape, generator=gen, dtype=xs.dtype).to(run.device)
                 row = q // samples
-                noisy[q] = xs[row] + sigma[row] * eps
+                noisy[q] = tuple(
+                    x[row] + s[row] * torch.randn(tuple(x.shape[1:]), generator=gen, dtype=x.dtype).to(run.device)
+                    for x, s in zip(xs, sigmas)
+                )
                 drawn[0] += 1
             return noisy[p]
 
+        def stacked(pairs: Iterable[int]) -> Parts:
+            pts = [noisy_point(int(p)) for p in pairs]
+            return tuple(torch.stack([pt[j] for pt in pts]) for j in range(len(xs)))
+
         T = run.k if isinstance(spec, str) else 1
-        s1 = torch.zeros((T,) + tuple(xs.shape), dtype=xs.dtype, device=run.device)
-        s2 = torch.zeros_like(s1) if kind != "smoothgrad" else None
+        s1 = [torch.zeros((T,) + tuple(x.shape), dtype=x.dtype, device=run.device) for x in xs]
+        s2 = [torch.zeros_like(s) for s in s1] if kind != "smoothgrad" else None
 
         def row_of(pair: torch.Tensor) -> torch.Tensor:
             return torch.div(pair, samples, rounding_mode="floor")
 
         if use_ig:
             alphas_np, weights_np = quadrature("gausslegendre", steps)
-            alphas = torch.as_tensor(alphas_np, dtype=xs.dtype, device=run.device)
-            weights = torch.as_tensor(weights_np, dtype=xs.dtype, device=run.device)
-            shape1 = (-1,) + (1,) * (xs.dim() - 1)
+            alphas = torch.as_tensor(alphas_np, dtype=torch.float64, device=run.device)
+            weights = torch.as_tensor(weights_np, dtype=torch.float64, device=run.device)
 
-            def point_of(pair: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
+            def point_of(pair: torch.Tensor, step: torch.Tensor) -> Parts:
                 rows = row_of(pair)
-                pts = torch.stack([noisy_point(int(p)) for p in pair.tolist()])
-                b_rows = bs.index_select(0, rows)
-                return b_rows + alphas.index_select(0, step).view(shape1) * (pts - b_rows)
+                al = alphas.index_select(0, step)
+                out = []
+                for pts, b in zip(stacked(pair.tolist()), bs):
+                    b_rows = b.index_select(0, rows)
+                    out.append(b_rows + al.to(pts.dtype).view((-1,) + (1,) * (pts.dim() - 1)) * (pts - b_rows))
+                return tuple(out)
         else:
             steps, weights = 1, None
 
-            def point_of(pair: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
-                return torch.stack([noisy_point(int(p)) for p in pair.tolist()])
+            def point_of(pair: torch.Tensor, step: torch.Tensor) -> Parts:
+                return stacked(pair.tolist())
 
-        def finalize(lo: int, hi: int, acc: torch.Tensor) -> None:
+        def finalize(lo: int, hi: int, accs: Parts) -> None:
             pairs = torch.arange(lo, hi, device=run.device)
             rows = row_of(pairs)
-            if use_ig:
-                pts = torch.stack([noisy[p] for p in range(lo, hi)])
-                attr = acc * (pts - bs.index_select(0, rows))
-            else:
-                attr = acc.abs()
+            pts = stacked(range(lo, hi)) if use_ig else None
+            for j, acc in enumerate(accs):
+                attr = acc * (pts[j] - bs[j].index_select(0, rows)) if use_ig else acc.abs()
+                s1[j].index_add_(1, rows, attr)
+                if s2 is not None:
+                    s2[j].index_add_(1, rows, attr * attr)
             for p in range(lo, hi):
                 noisy.pop(p, None)
-            s1.index_add_(1, rows, attr)
-            if kind != "smoothgrad":
-                s2.index_add_(1, rows, attr * attr)
 
         run.path_grads(
             n_pairs=run.n * samples, steps=steps, row_of=row_of, point_of=point_of, weights=weights,
             spec=spec, finalize=finalize, desc="smoothgrad", rows_per_input=samples * steps,
         )
-        mean = s1 / samples
-        if kind == "smoothgrad":
-            values = mean
-        elif kind == "smoothgrad_sq":
-            values = s2 / samples
-        else:
-            values = (s2 / samples - mean * mean).clamp_min_(0)
+        values = []
+        for j in range(len(xs)):
+            mean = s1[j] / samples
+            if kind == "smoothgrad":
+                values.append(mean)
+            elif kind == "smoothgrad_sq":
+                values.append(s2[j] / samples)
+            else:
+                values.append((s2[j] / samples - mean * mean).clamp_min_(0))
         params = {
             "kind": kind, "base": base, "samples": samples, "noise": noise, "seed": int(seed),
             "batch_size": run.batch_size,
