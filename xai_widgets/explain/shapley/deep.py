@@ -29,7 +29,11 @@ Every rule satisfies ``Δout = Σ m Δin`` exactly, so the attributions
 ``φ(x; r) = m · (x − r)`` add up to ``f(x) − f(r)`` ("summation to delta")
 up to float64 rounding. As in ``shap.DeepExplainer`` the values are averaged
 over the background: ``values = Σ_b w_b φ(x; b)``, so
-``values.sum() = f(x) − E_b f(b)``.
+``values.sum() = f(x) − E_b f(b)``. With ``multiply_by_inputs=False`` the
+values are the averaged multipliers ``Σ_b w_b m(x; b)`` alone (Captum's
+"global" variant). A model with several inputs gets each input paired with
+the same background row of every part; the multipliers of all inputs
+together satisfy summation to delta, so the values add up jointly.
 
 How: the model runs once per chunk on a stacked batch ``[x rows; reference
 rows]`` inside a :class:`torch.overrides.TorchFunctionMode`
@@ -44,7 +48,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Sequence, Union
 
 import numpy as np
 import torch
@@ -56,22 +60,27 @@ from .._core import (
     DEFAULT_CHUNK,
     OutputFn,
     Target,
-    as_batch,
+    as_batches,
     check_forward_kwargs,
     check_model,
+    check_output_names,
     check_positive_int,
     chunk_ranges,
     gather,
     hooks,
     model_as_found,
+    model_call_error,
+    normal_tensor,
     repeat_kwargs,
+    resolve_output_names,
     resolve_target,
     to_scores,
 )
 from ._deeplift import DeepLiftMode, UnsupportedOperation, check_background, supported_ops
-from ._deeplift.inputs import follow_model_dtype
+from ._deeplift.inputs import check_bool, check_feature_names, follow_model_dtype
+from ._deeplift.results import attributions
 
-__all__ = ["deep_shap", "UnsupportedOperation", "supported_ops", "ADDITIVITY_RTOL"]
+__all__ = ["deep_shap", "UnsupportedOperation", "supported_ops", "ADDITIVITY_RTOL", "ADDITIVITY_ATOL"]
 
 #: ``|delta| <= ADDITIVITY_RTOL * max|f(x) - E f(bg)| + ADDITIVITY_ATOL * max(1, |f|)`` is
 #: checked after every run; a larger residual means an op escaped the rules and triggers a warning.
@@ -84,6 +93,9 @@ PROGRESS_MIN_PASSES = 8
 #: Rows with more elements than this (images) run 4 rows (2 pairs) per pass by
 #: default, smaller rows 16: one EfficientNet-Lite0 pair at 224x224 takes ~0.4 GB.
 LARGE_ROW = 2**14
+
+#: One tensor ``(N, ...)`` or a tuple of them (a model with several inputs).
+Inputs = Union[torch.Tensor, np.ndarray, Sequence[torch.Tensor]]
 
 
 @contextlib.contextmanager
@@ -115,30 +127,43 @@ def _module_hooks(model: nn.Module, mode: DeepLiftMode) -> list:
 
 def deep_shap(
     model: nn.Module,
-    x: Any,
+    x: Inputs,
     background: Any,
     *,
     target: Target = None,
     batch_size: int | None = None,
     output: OutputFn | None = None,
     forward_kwargs: dict | None = None,
-) -> Attribution:
+    multiply_by_inputs: bool = True,
+    feature_names: Sequence[str] | Sequence[Sequence[str] | None] | None = None,
+    output_names: Sequence[str] | None = None,
+    summarize: bool = True,
+) -> Attribution | tuple[Attribution, ...]:
     """DeepLIFT (rescale rule) attributions averaged over a background, as ``shap.DeepExplainer``.
 
     Parameters
     ----------
     model : nn.Module
         Any differentiable model built from the supported ops (below); it is
-        left exactly as found (modes, ``requires_grad``, buffers, hooks).
-    x : tensor or array ``(N, ...)``
-        Float rows to explain.
-    background : tensor, array or :class:`Background` ``(B, ...)``
-        Reference rows (weights from a :class:`Background` are kept; more
-        than 100 rows are summarised to 50 weighted k-means centres). One
-        row without the batch axis is accepted.
-    target : None, int, one int per row, or ``"all"``
-        ``None`` explains each row's top output (of ``f(x)``); ``"all"``
-        gives values ``(N, K, ...)``.
+        called as ``model(*inputs, **forward_kwargs)`` and left exactly as
+        found (modes, ``requires_grad``, buffers, hooks).
+    x : tensor or array ``(N, ...)``, or a tuple of them
+        Float rows to explain; a tuple (sharing ``N``) for a model with
+        several inputs.
+    background : tensor, array, number, :class:`Background`, tuple or callable
+        Reference rows ``(B, ...)`` (one row without the batch axis is
+        accepted; a number is one row filled with it). For tuple inputs a
+        tuple with one per input, sharing ``B``. A callable is evaluated
+        once, ``background(x)`` (or ``background()``), on the validated
+        inputs, and its result is checked like any background. Weights of a
+        :class:`Background` are kept; more than 100 rows are summarised to
+        50 weighted k-means centres, with a ``BackgroundSummaryWarning``
+        (``summarize=False`` keeps every row).
+    target : None, int, class name, one per row, or ``"all"``
+        ``None`` explains each row's top output (of ``f(x)``); an int may
+        also be a 0-d or one-element tensor or a numpy integer; a class
+        name is looked up in ``output_names``; ``"all"`` gives values
+        ``(N, K, ...)``.
     batch_size : int, optional
         Rows per forward pass (each input/reference pair takes two);
         default 16, or 4 when a row has more than 16384 elements (images).
@@ -147,40 +172,60 @@ def deep_shap(
         the DeepLIFT pass, so a softmax in it gets the softmax rule.
     forward_kwargs : dict, optional
         Extra model inputs; batched tensors (first axis ``N``) follow their row.
+    multiply_by_inputs : bool
+        ``True`` (default): values are ``multiplier × (x − b)`` averaged
+        over the background, adding up to ``f(x) − E f(b)``. ``False``:
+        the averaged multipliers alone (Captum's "global" variant,
+        ``DeepLiftShap(model, multiply_by_inputs=False)``); ``delta`` is
+        then None.
+    feature_names : list of str, optional
+        One name per element of a row of ``x``; for tuple inputs one list
+        (or None) per input.
+    output_names : list of str, optional
+        Class names, one per output (default: a Hugging Face
+        ``config.id2label`` or a ``model.output_names`` attribute); stored
+        as ``Attribution.output_names`` and used for class-name targets.
+    summarize : bool
+        Summarise a background of more than 100 rows (see ``background``).
 
     Returns
     -------
-    Attribution
-        ``values`` float64 like ``x`` (``(N, K, ...)`` for ``"all"``);
+    Attribution, or a tuple of Attribution (one per input)
+        ``values`` float64 like the input (``(N, K, ...)`` for ``"all"``);
         ``outputs`` ``f(x)`` and ``base_values`` ``E_b f(b)`` (weighted),
         both from the float64 pass; ``delta`` the additivity residual
-        ``values.sum - (outputs - base_values)`` — float64 rounding, at most
-        ``1e-4 × max|outputs - base_values|`` (checked; a warning otherwise);
-        ``params["rules"]`` lists the nonlinear rules that were used.
+        ``Σ values − (outputs − base_values)`` over all inputs together —
+        float64 rounding, at most ``1e-4 × max|outputs − base_values|``
+        (checked; a warning otherwise); ``params["rules"]`` lists the
+        nonlinear rules that were used.
 
-    Supported ops
-    -------------
-    Rescale rule (elementwise): relu, relu6/hardtanh, leaky_relu, elu, selu,
-    celu, gelu, silu, mish, softplus, sigmoid, tanh, hardswish, hardsigmoid,
-    logsigmoid, softsign, exp, log, sqrt, rsqrt, reciprocal, square, abs,
-    pow (constant exponent), clamp, maximum/minimum with a constant, sin,
-    cos, erf, ... (see :func:`supported_ops`). Special rules: products and
-    matmul/bmm/einsum of two activations, division by an activation,
+    Notes
+    -----
+    The method (DeepLIFT's rules and how they run) is described in this
+    module's docstring, :mod:`xai_widgets.explain.shapley.deep`.
+
+    Supported ops: rescale rule (elementwise) for relu, relu6/hardtanh,
+    leaky_relu, elu, selu, celu, gelu, silu, mish, softplus, sigmoid, tanh,
+    hardswish, hardsigmoid, logsigmoid, softsign, exp, log, sqrt, rsqrt,
+    reciprocal, square, abs, pow (constant exponent), clamp,
+    maximum/minimum with a constant, sin, cos, erf, ... (see
+    :func:`supported_ops`). Special rules: products and matmul/bmm/einsum
+    of two activations, division by an activation,
     softmax/log_softmax/softmin, logsumexp, layer_norm, group_norm,
-    rms_norm, instance_norm, F.normalize (p=2), glu, max pooling
-    (1d/2d/3d, adaptive), max/min/amax/amin along an axis, maximum of two
-    activations, scaled_dot_product_attention. Linear and shape ops pass
-    through: conv*, linear, batch_norm (eval), add/sub, mean/sum (not over
-    the batch axis), avg pooling, pad, interpolate, view/reshape/flatten/
+    rms_norm, instance_norm, F.normalize (p=2), glu, max pooling (1d/2d/3d,
+    adaptive), max/min/amax/amin along an axis, maximum of two activations,
+    scaled_dot_product_attention. Linear and shape ops pass through:
+    conv*, linear, batch_norm (eval), add/sub, mean/sum (not over the batch
+    axis), avg pooling, pad, interpolate, view/reshape/flatten/
     permute/cat/stack/indexing, dropout (eval). Any other op on the signal
     raises :class:`UnsupportedOperation` naming the op and the module.
 
-    Cost
-    ----
-    ``N × B`` input/reference pairs, run ``batch_size // 2`` pairs per
+    Cost: ``N × B`` input/reference pairs, run ``batch_size // 2`` pairs per
     forward/backward pass in float64 (about 2-4× a float32 pass; products
     of two activations evaluate their op three times). ``target="all"``
-    adds one backward per output.
+    adds one backward per output. Bad arguments raise before any model
+    call but one probe on one row; if that first call fails inside the
+    model, a ``ValueError`` names the input shapes (the error chained).
 
     Example
     -------
@@ -188,34 +233,48 @@ def deep_shap(
     >>> a = xw.deep_shap(model, images, bg)                  # doctest: +SKIP
     >>> abs(a.delta).max() < 1e-6                            # doctest: +SKIP
     True
+    >>> img, tab = xw.deep_shap(two_input_model, (images, table), (img_bg, tab_bg))  # doctest: +SKIP
     """
     model = check_model(model)
-    xt = follow_model_dtype(x, as_batch(x, model, name="x"), model)
-    bg = check_background(background, xt)
+    xs, was_tuple = as_batches(x, model, name="x")
+    xs = follow_model_dtype(x, xs, model)
+    multiply = check_bool(multiply_by_inputs, "multiply_by_inputs")
+    summarize = check_bool(summarize, "summarize")
+    names = check_feature_names(feature_names, xs, was_tuple)
     kwargs = check_forward_kwargs(forward_kwargs)
     if output is not None and not callable(output):
         raise TypeError(f"output must be a function mapping the model's output to scores, got {type(output).__name__}")
     rows_per_pass = check_positive_int(batch_size, "batch_size", allow_none=True)
+    names_explicit = output_names is not None
+    out_names = resolve_output_names(model, output_names)
+    bg = check_background(background, xs, was_tuple=was_tuple, summarize=summarize)
     if rows_per_pass is None:  # float64 activations and the rule tensors: keep image passes small
-        rows_per_pass = DEFAULT_CHUNK if xt[0].numel() <= LARGE_ROW else 4
-    n, nb = int(xt.shape[0]), len(bg)
-    device = xt.device
-    fkw = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in kwargs.items()}
+        row_elems = sum(int(t[0].numel()) for t in xs)
+        rows_per_pass = DEFAULT_CHUNK if row_elems <= LARGE_ROW else 4
+    n, nb = int(xs[0].shape[0]), len(bg)
+    device = xs[0].device
+    fkw = {k: (normal_tensor(v).to(device) if isinstance(v, torch.Tensor) else v) for k, v in kwargs.items()}
     batched_kw = any(isinstance(v, torch.Tensor) and v.dim() >= 1 and v.shape[0] == n for v in fkw.values())
 
     def kw_rows(rows: torch.Tensor) -> dict:
         return repeat_kwargs(fkw, rows, n) if batched_kw else fkw
 
-    row_shape = tuple(xt.shape[1:])
+    row_shapes = [tuple(t.shape[1:]) for t in xs]
     pairs_per_pass = max(1, rows_per_pass // 2)
     with model_as_found(model):
+        first = tuple(t[:1] for t in xs)
         with torch.no_grad():  # probe one row in the model's own dtype: K, and check target
-            s0 = to_scores(model(xt[:1], **kw_rows(torch.zeros(1, dtype=torch.long, device=device))), output)
+            try:
+                out0 = model(*first, **kw_rows(torch.zeros(1, dtype=torch.long, device=device)))
+            except Exception as e:  # noqa: BLE001 - any failure of the user's model on its first call
+                raise model_call_error(e, first if was_tuple else first[0], full=xs if was_tuple else xs[0]) from e
+            s0 = to_scores(out0, output, n=1)
         if s0.shape[0] != 1:
             raise ValueError(f"the scores have {s0.shape[0]} rows for a batch of 1; the model (or output=) must keep "
                              "the batch axis first")
         k = int(s0.shape[1])
-        spec: Any = None if target is None else resolve_target(target, torch.zeros(n, k, device=device))
+        out_names = check_output_names(out_names, k, names_explicit)
+        spec: Any = None if target is None else resolve_target(target, torch.zeros(n, k, device=device), out_names)
         is_all = isinstance(spec, str)
         known = torch.zeros(n, dtype=torch.bool, device=device)
         if spec is None:
@@ -223,10 +282,11 @@ def deep_shap(
         elif not is_all:
             known[:] = True
         t_count = k if is_all else 1
-        values = torch.zeros((t_count, n) + row_shape, dtype=torch.float64, device=device)
+        values = [torch.zeros((t_count, n) + rs, dtype=torch.float64, device=device) for rs in row_shapes]
         fx = torch.zeros(n, k, dtype=torch.float64, device=device)
         base = torch.zeros(n, k, dtype=torch.float64, device=device)
-        x64, bg64 = xt.to(torch.float64), bg.data.to(torch.float64)
+        x64 = [t.to(torch.float64) for t in xs]
+        bg64 = [t.to(torch.float64) for t in bg.parts]
         mode = DeepLiftMode(model, 2 * pairs_per_pass)
         ranges = list(chunk_ranges(n * nb, pairs_per_pass))
         bar = tqdm(ranges, total=len(ranges), desc="deep_shap", leave=False, delay=1.0,
@@ -236,11 +296,11 @@ def deep_shap(
                 e = torch.arange(p0, p1, device=device)
                 i, b = e // nb, e % nb
                 p = p1 - p0
-                z = torch.cat([x64[i], bg64[b]]).requires_grad_()
+                zs = tuple(torch.cat([xj[i], bj[b]]).requires_grad_() for xj, bj in zip(x64, bg64))
                 mode.set_rows(2 * p)
                 mode.modules.clear()
                 with mode:
-                    scores = to_scores(model(z, **kw_rows(torch.cat([i, i]))), output)
+                    scores = to_scores(model(*zs, **kw_rows(torch.cat([i, i]))), output, n=2 * p)
                 if scores.shape[0] != 2 * p:
                     raise ValueError(f"the scores have {scores.shape[0]} rows for a batch of {2 * p}; the model "
                                      "(or output=) must keep the batch axis first")
@@ -262,49 +322,50 @@ def deep_shap(
                         known[i[new]] = True
                 tlist = ([torch.full((p,), c, dtype=torch.long, device=device) for c in range(k)]
                          if is_all else [spec[i]])
-                diff = (z[:p] - z[p:]).detach() * wb.view((-1,) + (1,) * len(row_shape))
+                # the multiplier times (x - b) (or alone), weighted by the reference's weight
+                factors = [((z[:p] - z[p:]).detach() if multiply else torch.ones((), dtype=torch.float64,
+                                                                                  device=device))
+                           * wb.view((-1,) + (1,) * len(rs)) for z, rs in zip(zs, row_shapes)]
                 for ti, t in enumerate(tlist):
-                    (g,) = torch.autograd.grad(gather(sx, t).sum(), z, retain_graph=ti < len(tlist) - 1)
-                    values[ti].index_add_(0, i, g[:p].to(torch.float64) * diff)
-                del scores, sx, sr, z, g
+                    gs = torch.autograd.grad(gather(sx, t).sum(), zs, retain_graph=ti < len(tlist) - 1,
+                                             allow_unused=True)
+                    for j, g in enumerate(gs):
+                        if g is not None:  # an input the target does not depend on keeps zeros
+                            values[j][ti].index_add_(0, i, g[:p].to(torch.float64) * factors[j])
+                del scores, sx, sr, zs, gs
     if is_all:
         outputs, base_values = fx, base
-        vals = values.movedim(0, 1)
-        sums = vals.reshape(n, k, -1).sum(-1)
+        vals = [v.movedim(0, 1) for v in values]
         tgt = np.arange(k)
     else:
         outputs, base_values = gather(fx, spec), gather(base, spec)
-        vals = values[0]
-        sums = vals.reshape(n, -1).sum(-1)
+        vals = [v[0] for v in values]
         tgt = spec.cpu().numpy()
-    delta = sums - (outputs - base_values)
-    scale = float((outputs - base_values).abs().max())
-    err = float(delta.abs().max())
-    size = max(1.0, float(outputs.abs().max()), float(base_values.abs().max()))
-    if err > ADDITIVITY_RTOL * scale + ADDITIVITY_ATOL * size:
-        warnings.warn(
-            f"deep_shap: the attributions miss additivity by {err:.3g} (|f(x) - E f(bg)| up to {scale:.3g}). "
-            "An op may have escaped the DeepLIFT rules: a path that is detached or runs under torch.no_grad, "
-            "or nonlinear ops whose first axis is not the batch axis",
-            RuntimeWarning,
-            stacklevel=2,
-        )
     params = {
         "batch_size": rows_per_pass,
         "pairs": n * nb,
         "dtype": "float64",
         "rules": sorted(mode.rules_used),
+        "multiply_by_inputs": multiply,
         **bg.params(),
     }
     if is_all:
         params["target"] = "all"
-    return Attribution(
-        values=vals.cpu(),
-        data=xt.detach().cpu(),
-        target=tgt,
-        outputs=outputs.cpu(),
-        base_values=base_values.cpu(),
-        method="deep_shap",
-        params=params,
-        delta=delta.cpu(),
+    result = attributions(
+        vals, xs, was_tuple=was_tuple, target=tgt, outputs=outputs, base_values=base_values, method="deep_shap",
+        params=params, feature_names=names, output_names=out_names, per_output=is_all, complete=multiply,
     )
+    if multiply:
+        delta = (result[0] if was_tuple else result).delta
+        scale = float((outputs - base_values).abs().max())
+        size = max(1.0, float(outputs.abs().max()), float(base_values.abs().max()))
+        err = float(np.abs(np.asarray(delta)).max())
+        if err > ADDITIVITY_RTOL * scale + ADDITIVITY_ATOL * size:
+            warnings.warn(
+                f"deep_shap: the attributions miss additivity by {err:.3g} (|f(x) - E f(bg)| up to {scale:.3g}). "
+                "An op may have escaped the DeepLIFT rules: a path that is detached or runs under torch.no_grad, "
+                "or nonlinear ops whose first axis is not the batch axis",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+    return result

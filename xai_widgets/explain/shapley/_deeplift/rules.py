@@ -673,7 +673,21 @@ def _lse(ctx: RuleContext, args: tuple, kwargs: dict) -> torch.Tensor:
 
 
 def supported_ops() -> dict[str, list[str]]:
-    """The op names deep_shap knows, by kind (for messages and docs)."""
+    """The op names deep_shap knows, by kind (for messages and docs).
+
+    Returns
+    -------
+    dict
+        ``{kind: sorted op names}`` for the kinds "nonlinear (rescale rule)",
+        "products of two signals (Shapley split)", "special rules" and
+        "linear and shape ops (pass through)".
+
+    Example
+    -------
+    >>> "relu" in supported_ops()["nonlinear (rescale rule)"]
+    True
+    """
+
     def clean(names: Any) -> list[str]:
         return sorted({n.rstrip("_") if not n.startswith("__") else n for n in names if not n.startswith("_") or n.startswith("__")})
 
