@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from xai_widgets import Attribution
-from xai_widgets.explain.shapley import BackgroundSummaryWarning, deep_shap, gradient_shap
+from xai_widgets.explain.shapley import Background, BackgroundSummaryWarning, deep_shap, gradient_shap
 from xai_widgets.explain.shapley.gradient import draw_baselines
 
 def _deep(model, x, background, *, samples=None, seed=None, **kw):
@@ -371,6 +371,36 @@ def test_unbatched_image_into_a_cnn_names_the_shape(kernel):
     # with a batched background the background check already says what is wrong
     with pytest.raises(ValueError, match=r"x\[None\]"):
         KERNELS[kernel](model, img, torch.zeros(4, 3, 8, 8))
+
+
+@pytest.mark.parametrize("kernel", sorted(KERNELS))
+def test_one_number_for_the_batch_and_a_2d_input_into_a_cnn(kernel):
+    class Summed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.fc(x).sum()  # a 0-d scalar for the whole batch
+
+    with pytest.raises(ValueError, match=r"one number \(a 0-d tensor\) for the whole batch"):
+        KERNELS[kernel](Summed(), torch.randn(3, 4), torch.zeros(2, 4))
+    cnn = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(2 * 6 * 6, 2))
+    with pytest.raises(ValueError, match=r"\(8, 8\).*inputs\[:, None\]") as err:
+        KERNELS[kernel](cnn, torch.randn(8, 8), 0.0)  # one grayscale image, no batch or channel axis
+    assert isinstance(err.value.__cause__, RuntimeError)
+
+
+def test_deep_shap_weighted_tuple_background():
+    model = TwoInputLinear()
+    g = torch.Generator().manual_seed(16)
+    x = (torch.randn(1, 4, generator=g, dtype=torch.float64), torch.randn(1, 2, 3, generator=g, dtype=torch.float64))
+    bg = (torch.randn(2, 4, generator=g, dtype=torch.float64), torch.randn(2, 2, 3, generator=g, dtype=torch.float64))
+    res = deep_shap(model, x, Background(bg, np.array([0.25, 0.75])), target=0)
+    w1, w2 = model.w1.detach()[0], model.w2.detach()[0]
+    mean1, mean2 = 0.25 * bg[0][0] + 0.75 * bg[0][1], 0.25 * bg[1][0] + 0.75 * bg[1][1]
+    np.testing.assert_allclose(res[0].values, (w1 * (x[0] - mean1)).numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(res[1].values, (w2 * (x[1] - mean2)).numpy(), rtol=1e-12, atol=1e-14)
 
 
 def test_deep_shap_summarising_a_large_background_is_not_silent():

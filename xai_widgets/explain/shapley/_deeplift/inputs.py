@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import numbers
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
