@@ -121,3 +121,24 @@ def test_token_ids_need_a_layer(text_setup):
         xw.integrated_gradients(model, ids, output=cosine)
     with pytest.raises(TypeError, match="integer ids"):
         xw.integrated_gradients(model, ids, layer=model.embeddings, baseline=torch.zeros(ids.shape), output=cosine)
+
+
+def test_encoder_input_is_the_embeddings_output(text_setup, state_check):
+    """BertModel calls its encoder with the embeddings' output as first positional argument, so
+    attributing to the encoder's input (layer_input=True) gives the embeddings-output attribution,
+    and Captum's LayerGradientXActivation(attribute_to_layer_input=True) agrees."""
+    from captum.attr import LayerGradientXActivation
+
+    model, ids, mask, cosine, forward = text_setup
+    kw = {"forward_kwargs": {"attention_mask": mask}, "output": cosine}
+    with state_check(model):
+        a = xw.integrated_gradients(model, ids, layer=model.encoder, layer_input=True, steps=6, **kw)
+    b = xw.integrated_gradients(model, ids, layer=model.embeddings, steps=6, **kw)
+    assert a.params["layer"] == "encoder" and a.params["layer_input"] is True
+    np.testing.assert_allclose(a.values, b.values, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(a.base_values, b.base_values, atol=1e-6)
+    i = xw.input_x_gradient(model, ids, layer="encoder", layer_input=True, **kw)
+    c = LayerGradientXActivation(forward, model.encoder).attribute(
+        ids, additional_forward_args=(mask,), attribute_to_layer_input=True
+    )
+    np.testing.assert_allclose(i.values, c.detach().numpy(), atol=1e-6)
