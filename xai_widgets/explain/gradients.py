@@ -507,6 +507,12 @@ def _baseline_pass(run: _Run, bs: Parts) -> tuple[torch.Tensor, torch.Tensor | N
     return s, z
 
 
+def _widest(parts: Parts) -> torch.dtype:
+    """The most precise floating dtype among the parts: path points and weights are held in it
+    (not always float64, which some devices lack), and cast to each part's own dtype."""
+    return max((p.dtype for p in parts), key=lambda d: torch.finfo(d).bits)
+
+
 def _pick(scores: torch.Tensor, spec: torch.Tensor | str) -> torch.Tensor:
     """Scores for the target: ``(N,)``, or ``(N, K)`` for ``"all"``."""
     return scores if isinstance(spec, str) else gather(scores, spec)
@@ -981,8 +987,9 @@ def integrated_gradients(
         else:
             alphas_np, weights_np = quadrature(method, steps)
             alphas_t, weights_t = torch.as_tensor(alphas_np), torch.as_tensor(weights_np)
-        alphas = alphas_t.to(dtype=torch.float64, device=run.device)
-        weights = weights_t.to(dtype=torch.float64, device=run.device)
+        wide = _widest(xs)
+        alphas = alphas_t.to(dtype=wide, device=run.device)
+        weights = weights_t.to(dtype=wide, device=run.device)
         T = run.k if isinstance(spec, str) else 1
         values = [torch.empty((T,) + tuple(x.shape), dtype=x.dtype, device=run.device) for x in xs]
 
@@ -1144,8 +1151,9 @@ def smoothgrad(
 
         if use_ig:
             alphas_np, weights_np = quadrature("gausslegendre", steps)
-            alphas = torch.as_tensor(alphas_np, dtype=torch.float64, device=run.device)
-            weights = torch.as_tensor(weights_np, dtype=torch.float64, device=run.device)
+            wide = _widest(xs)
+            alphas = torch.as_tensor(alphas_np, dtype=wide, device=run.device)
+            weights = torch.as_tensor(weights_np, dtype=wide, device=run.device)
 
             def point_of(pair: torch.Tensor, step: torch.Tensor) -> Parts:
                 rows = row_of(pair)
