@@ -344,3 +344,20 @@ def test_smoothgrad_over_ig_at_zero_noise_is_ig():
     x = torch.tensor([[1.5, 2.0, 1.3], [0.5, 0.1, 2.3], [1.5, 2.0, 1.3]])
     a = xw.smoothgrad(model, x, 0, base="integrated_gradients", samples=5, noise=0.0, steps=50)
     assert_close(a.values, _multilayer_closed_form(x), atol=1e-4)
+
+
+def test_ig_trapezoid_weights_sum_to_one():
+    # A deliberate difference: Captum's riemann_trapezoid puts n points on
+    # [0, 1] (spacing 1/(n-1)) but weighs them 1/n (ends halved), so its
+    # weights sum to (n-1)/n and even a linear model misses completeness by
+    # 1/n. Ours are the trapezoid rule's (spacing 1/(n-1)), summing to 1: on
+    # a linear model IG is w * (x - b) exactly, and Captum's is that times (n-1)/n.
+    model = bm.BasicLinearModel2(3, 1)
+    x = torch.tensor([[1.0, -2.0, 0.5], [3.0, 1.0, 2.0]])
+    n = 10
+    a = xw.integrated_gradients(model, x, 0, steps=n, method="riemann_trapezoid")
+    exact = np64(x) * np64(model.linear.weight)[0]
+    assert_close(a.values, exact, atol=1e-6)
+    assert np.abs(a.delta).max() < 1e-6
+    live = captum_attr.IntegratedGradients(model).attribute(x, target=0, n_steps=n, method="riemann_trapezoid")
+    assert_close(live, exact * (n - 1) / n, atol=1e-6)
