@@ -23,9 +23,18 @@ const options = {
   logLevel: "info",
 };
 
+// The standalone runtime (save_html, make docs): every widget in one classic
+// script, so a saved page needs no module loading and no network.
+const standalone = {
+  ...options,
+  entryPoints: { standalone: resolve(here, "src", "standalone.ts") },
+  format: "iife",
+};
+
 if (watch) {
-  const ctx = await esbuild.context(options);
-  await ctx.watch();
+  await (await esbuild.context(options)).watch();
+  await (await esbuild.context(standalone)).watch();
 } else {
   await esbuild.build(options);
+  await esbuild.build(standalone);
 }

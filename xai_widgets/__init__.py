@@ -24,6 +24,7 @@ from .explain import (
     smoothgrad,
 )
 from .widgets import AttentionView, ForcePlot, HeatmapOverlay, TextHeatmap
+from .widgets._html import save_html
 from . import demo
 
 __version__ = "0.1.0"
@@ -50,4 +51,5 @@ __all__ = [
     "TextHeatmap",
     "ForcePlot",
     "AttentionView",
+    "save_html",
 ]

@@ -63,7 +63,7 @@ def plot_attribution(
     """Draw one row of an :class:`~xai_widgets.Attribution`; returns the ``Axes``."""
     import matplotlib.pyplot as plt
 
-    from .widgets.heatmap_overlay import as_images, reduce_map
+    from ._display import as_images, reduce_map
 
     values = np.asarray(attribution.values, dtype=np.float64)
     n = values.shape[0]
@@ -83,7 +83,7 @@ def plot_attribution(
             hw = img.shape[:2]
         v = reduce_map(values, hw or values.shape[-2:], reduce, "attribution")[sample]
         if hw is not None and v.shape != hw:
-            from .widgets._serialize import bilinear_resize
+            from ._display import bilinear_resize
 
             v = bilinear_resize(v, *hw)
         v = _signed(v, sign)
@@ -135,7 +135,7 @@ def plot_attribution(
         ax.axvline(0, color="0.5", lw=0.8)
         ax.set_xlabel("attribution")
     elif style == "tokens":
-        from .widgets.text_heatmap import token_layout
+        from ._display import token_layout
 
         display, flags = token_layout(names)
         ax.set_axis_off()

@@ -13,7 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from ._traits import WidgetTypeError, WidgetValueError
+from .._display import (  # noqa: F401  (re-exported: widgets and tests use ser.*)
+    area_resize,
+    bilinear_resize,
+    check_finite,
+    display_size,
+    to_numpy,
+)
+from ._traits import WidgetValueError
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
@@ -28,37 +35,6 @@ def require_bundle(path: Path) -> None:
             f"the widget's JavaScript bundle {path} is missing; build it with `make js` "
             f"(or `cd js && npm install && npm run build`) from the repository root"
         )
-
-
-def to_numpy(x: Any, what: str) -> np.ndarray:
-    """A numpy array from numpy/torch/nested lists; TypeError for non-numeric input."""
-    try:
-        import torch
-
-        if isinstance(x, torch.Tensor):
-            x = x.detach().cpu()
-            if x.dtype in (torch.bfloat16, torch.float16):
-                x = x.float()
-            x = x.numpy()
-    except ImportError:  # pragma: no cover
-        pass
-    if x is None:
-        raise WidgetTypeError(f"{what} must be an array or tensor, got None")
-    try:
-        a = np.asarray(x)
-    except (ValueError, TypeError) as e:  # ragged lists
-        raise WidgetTypeError(f"{what} must be a numeric array or tensor: {e}") from None
-    if a.dtype == object or not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_):
-        raise WidgetTypeError(f"{what} must be a numeric array or tensor, got {type(x).__name__} of dtype {a.dtype}")
-    return a
-
-
-def check_finite(a: np.ndarray, what: str) -> None:
-    if np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.complexfloating):
-        bad = ~np.isfinite(a)
-        if bad.any():
-            n = int(bad.sum())
-            raise WidgetValueError(f"{what} contains {n} NaN/inf value(s); expected finite numbers")
 
 
 # --------------------------------------------------------------------- encoding
@@ -102,53 +78,6 @@ def decode(raw: bytes, meta: dict) -> np.ndarray:
     if meta["dtype"] == "uint8" and scale == 1.0 and offset == 0.0:
         return a.copy()
     return a.astype(np.float64) * scale + offset
-
-
-# ------------------------------------------------------------------- resampling
-def display_size(height: int, width: int, max_size: int) -> tuple[int, int]:
-    """Size shown in the browser: unchanged when both sides fit ``max_size``, else scaled to fit."""
-    if max(height, width) <= max_size:
-        return int(height), int(width)
-    f = max_size / max(height, width)
-    return max(1, int(round(height * f))), max(1, int(round(width * f)))
-
-
-def _area_matrix(n_in: int, n_out: int) -> np.ndarray:
-    """(n_out, n_in) weights: output cell i averages input interval [i, i+1) * n_in / n_out."""
-    r = n_in / n_out
-    edges = np.arange(n_out + 1) * r
-    lo, hi = edges[:-1, None], edges[1:, None]
-    j = np.arange(n_in)[None, :]
-    overlap = np.clip(np.minimum(hi, j + 1) - np.maximum(lo, j), 0, None)
-    return overlap / r
-
-
-def area_resize(a: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
-    """Area-average the last two axes ``(..., H, W)`` to ``(..., out_h, out_w)`` (downsampling; mean preserved)."""
-    H, W = a.shape[-2:]
-    if (H, W) == (out_h, out_w):
-        return a.astype(np.float64, copy=False)
-    ry = _area_matrix(H, out_h)
-    rx = _area_matrix(W, out_w)
-    return np.einsum("ih,...hw,jw->...ij", ry, a.astype(np.float64, copy=False), rx, optimize=True)
-
-
-def bilinear_resize(a: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
-    """Bilinear upsampling of the last two axes (half-pixel centres, like ``align_corners=False``)."""
-    h, w = a.shape[-2:]
-
-    def axis(n_in: int, n_out: int):
-        x = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
-        x = np.clip(x, 0, n_in - 1)
-        i0 = np.floor(x).astype(int)
-        i1 = np.minimum(i0 + 1, n_in - 1)
-        return i0, i1, x - i0
-
-    y0, y1, fy = axis(h, out_h)
-    x0, x1, fx = axis(w, out_w)
-    a = a.astype(np.float64, copy=False)
-    top = a[..., y0, :] * (1 - fy)[:, None] + a[..., y1, :] * fy[:, None]
-    return top[..., x0] * (1 - fx) + top[..., x1] * fx
 
 
 def display_to_original(y: float, x: float, display: tuple[int, int], original: tuple[int, int]) -> tuple[int, int]:

@@ -13,6 +13,8 @@ from typing import Any, Sequence
 import numpy as np
 import traitlets
 
+from .._display import WidgetTypeError, WidgetValueError
+
 __all__ = [
     "WidgetValueError",
     "WidgetTypeError",
@@ -30,14 +32,6 @@ __all__ = [
     "check_options",
     "reject_result_sequence",
 ]
-
-
-class WidgetValueError(traitlets.TraitError, ValueError):
-    """A value of the right type but outside what the widget accepts."""
-
-
-class WidgetTypeError(traitlets.TraitError, TypeError):
-    """A value of the wrong type."""
 
 
 # Same names, same order as js/src/lib/colormaps.ts (a test checks they agree).

@@ -342,7 +342,7 @@ class AttentionView(anywidget.AnyWidget):
         # ------------------------------------------------------------- image
         img_b, img_m, grid, prefix = b"", {}, [], 0
         if image is not None:
-            from .heatmap_overlay import as_images
+            from .._display import as_images
 
             imgs = as_images(image)
             if imgs.shape[0] != 1:

@@ -9,6 +9,7 @@ import numpy as np
 import traitlets
 
 from ..attribution import Attribution
+from .._display import as_images, reduce_map  # noqa: F401  (re-exported)
 from . import _serialize as ser
 from ._traits import (
     COLORMAPS,
@@ -32,57 +33,6 @@ __all__ = ["HeatmapOverlay"]
 _ESM = ser.esm_path("heatmap_overlay")
 
 
-def as_images(image: Any) -> np.ndarray:
-    """Images as ``(N, H, W, 3)`` uint8 for display.
-
-    Accepts ``(H, W)``, ``(H, W, C)``, ``(C, H, W)``, ``(N, H, W)`` (grey batch),
-    ``(N, H, W, C)`` and ``(N, C, H, W)`` with C in 1/3/4 (alpha is dropped).
-    uint8 is shown as is; float (and other integer) images are min-max
-    normalised per image to [0, 255] — the widget shows the picture, not its
-    preprocessing.
-    """
-    a = ser.to_numpy(image, "image")
-    shape = a.shape
-    if a.ndim == 2:
-        a = a[None, :, :, None]
-    elif a.ndim == 3:
-        if a.shape[-1] in (1, 3, 4):
-            a = a[None]
-        elif a.shape[0] in (1, 3):
-            a = np.moveaxis(a, 0, -1)[None]
-        else:
-            a = a[..., None]
-    elif a.ndim == 4:
-        if a.shape[-1] in (1, 3, 4):
-            pass
-        elif a.shape[1] in (1, 3, 4):
-            a = np.moveaxis(a, 1, -1)
-        else:
-            raise WidgetValueError(
-                f"image of shape {shape}: expected (N, H, W, C) or (N, C, H, W) with C in (1, 3, 4)"
-            )
-    else:
-        raise WidgetValueError(
-            f"image of shape {shape}: expected (H, W), (H, W, 3), (3, H, W), (N, H, W, 3) or (N, 3, H, W)"
-        )
-    if a.shape[1] == 0 or a.shape[2] == 0 or a.shape[0] == 0:
-        raise WidgetValueError(f"image of shape {shape} is empty")
-    ser.check_finite(a, "image")
-    if a.shape[-1] == 4:
-        a = a[..., :3]
-    if a.shape[-1] == 1:
-        a = np.repeat(a, 3, axis=-1)
-    if a.dtype == np.uint8:
-        return np.ascontiguousarray(a)
-    if a.dtype == np.bool_:
-        return a.astype(np.uint8) * 255
-    f = a.astype(np.float64)
-    lo = f.min(axis=(1, 2, 3), keepdims=True)
-    hi = f.max(axis=(1, 2, 3), keepdims=True)
-    span = np.where(hi > lo, hi - lo, 1.0)
-    return np.round((f - lo) / span * 255).astype(np.uint8)
-
-
 def _as_attribution(x: Any, what: str) -> Attribution:
     if isinstance(x, Attribution):
         return x
@@ -98,33 +48,6 @@ def _as_attribution(x: Any, what: str) -> Attribution:
             a = a[None]
         return Attribution.from_array(a)
     raise WidgetTypeError(f"{what} must be an Attribution, an array/tensor, or a dict of them; got {type(x).__name__}")
-
-
-def reduce_map(values: np.ndarray, image_hw: tuple[int, int], reduce: str, what: str) -> np.ndarray:
-    """Attribution values to ``(N, h, w)`` maps: ``(N, C, H, W)`` reduced over C, ``(N, H, W)`` as is.
-
-    ``(N, H, W, C)`` (channels last, C <= 4) is recognised when ``(H, W)``
-    matches the image. ``reduce``: "sum" (default), "mean", or "absmax" (the
-    channel value with the largest magnitude, sign kept).
-    """
-    v = np.asarray(values)
-    if v.ndim == 4:
-        if v.shape[1:3] == tuple(image_hw) and v.shape[3] <= 4 and v.shape[1] > 4:
-            v = np.moveaxis(v, -1, 1)
-        v = v.astype(np.float64, copy=False)
-        if reduce == "sum":
-            v = v.sum(axis=1)
-        elif reduce == "mean":
-            v = v.mean(axis=1)
-        else:
-            idx = np.abs(v).argmax(axis=1)[:, None]
-            v = np.take_along_axis(v, idx, axis=1)[:, 0]
-    elif v.ndim != 3:
-        raise WidgetValueError(
-            f"{what} has values of shape {v.shape}; expected (N, C, H, W) or (N, H, W) image-shaped attributions"
-            + (" (select one output of a target='all' attribution first)" if v.ndim == 5 else "")
-        )
-    return v
 
 
 class HeatmapOverlay(anywidget.AnyWidget):

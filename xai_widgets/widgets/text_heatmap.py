@@ -1,7 +1,6 @@
 """TextHeatmap: tokens coloured by their attribution."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -10,6 +9,7 @@ import numpy as np
 import traitlets
 
 from ..attribution import Attribution
+from .._display import FLAG_CONTINUATION, FLAG_SPECIAL, token_layout  # noqa: F401  (re-exported)
 from . import _serialize as ser
 from ._traits import (
     COLORMAPS,
@@ -30,46 +30,6 @@ from ._traits import (
 __all__ = ["TextHeatmap", "token_layout"]
 
 _ESM = ser.esm_path("text_heatmap")
-
-FLAG_CONTINUATION = 1  # no space before the token (WordPiece "##x", SentencePiece piece without "▁")
-FLAG_SPECIAL = 2  # [CLS], [SEP], <s>, <|endoftext|> ... shown dimmed
-
-_SPECIAL = re.compile(r"^(\[[A-Z][A-Z_]*\]|</?s>|<\|[^|<>\s]{1,40}\|>|<(pad|unk|mask|bos|eos|cls|sep)>)$", re.IGNORECASE)
-
-
-def token_layout(tokens: Sequence[str]) -> tuple[list[str], list[int]]:
-    """Display text and flags per token.
-
-    WordPiece: ``"##ing"`` shows as ``"ing"`` joined to the previous token.
-    SentencePiece (``"▁word"``) and byte-level BPE (``"Ġword"``): the marker means
-    "space before"; pieces without it join the previous token. Special tokens
-    (``[CLS]``, ``[SEP]``, ``<s>``, ``<|endoftext|>`` ...) are flagged to be dimmed.
-    """
-    marker = None
-    if any(t.startswith("▁") for t in tokens):
-        marker = "▁"
-    elif any(t.startswith("Ġ") for t in tokens):
-        marker = "Ġ"
-    display, flags = [], []
-    for i, t in enumerate(tokens):
-        f = 0
-        d = t
-        if _SPECIAL.match(t):
-            f |= FLAG_SPECIAL
-        elif t.startswith("##") and len(t) > 2:
-            d = t[2:]
-            f |= FLAG_CONTINUATION
-        elif marker is not None:
-            if t.startswith(marker):
-                d = t[len(marker):] or " "
-            elif i > 0 and not (flags and flags[-1] & FLAG_SPECIAL):
-                f |= FLAG_CONTINUATION
-        if i == 0:
-            f &= ~FLAG_CONTINUATION
-        display.append(d)
-        flags.append(f)
-    return display, flags
-
 
 def _token_rows(tokens: Any, n: int, t: int) -> list[list[str]]:
     if isinstance(tokens, str) or tokens is None:
