@@ -42,4 +42,6 @@ export function fillSelect(s: HTMLSelectElement, options: readonly (string | [st
     s.appendChild(opt);
   }
   s.value = value;
+  // a choice of one is no choice: hide the select and its label (theme.ts CSS)
+  s.hidden = options.length < 2;
 }

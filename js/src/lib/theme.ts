@@ -48,6 +48,7 @@ body[data-jp-theme-light="true"] .xw-root, body.vscode-light .xw-root { color-sc
 }
 .xw-control { display: inline-flex; align-items: center; gap: 6px; white-space: nowrap; color: var(--xw-fg2); cursor: default; }
 .xw-label { font-size: 0.92em; }
+.xw-root select[hidden], .xw-control:has(> select[hidden]) { display: none !important; }
 .xw-root select, .xw-root input[type="number"], .xw-root button {
   font: inherit; color: var(--xw-fg); background: var(--xw-bg);
   border: 1px solid var(--xw-border); border-radius: 4px; padding: 2px 6px; height: 24px; margin: 0;
