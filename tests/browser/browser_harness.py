@@ -411,6 +411,17 @@ INIT_SCRIPT = r"""
 })();
 """
 
+# view-quality probes (contrast, overflow, widths, themes), installed in every page too
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from quality import (  # noqa: E402,F401  (re-exported for the tests)
+    MIN_CONTRAST,
+    QUALITY_SCRIPT,
+    contrast_failures,
+    overflow_report,
+    set_output_width,
+    set_theme,
+)
+
 STRIP_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 

@@ -73,6 +73,7 @@ def new_page(browser, jupyter_server, request):
         ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
         ctx.set_default_timeout(30_000)
         ctx.add_init_script(bh.INIT_SCRIPT)
+        ctx.add_init_script(bh.QUALITY_SCRIPT)
         page = ctx.new_page()
         page._xw_page_errors = []
         page._xw_console_errors = []
@@ -110,6 +111,12 @@ def new_page(browser, jupyter_server, request):
                 + "\n\nserver log tail:\n" + jupyter_server.log_tail(80),
                 encoding="utf-8",
             )
+        if getattr(page, "_xw_theme_changed", False):
+            # the theme is a saved user setting: later tests start light again
+            try:
+                bh.set_theme(page, "light")
+            except Exception:
+                pass
         try:
             ctx.close()
         except Exception:

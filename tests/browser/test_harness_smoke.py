@@ -119,3 +119,37 @@ def test_broken_widget_is_reported(open_notebook):
         nb.assert_no_page_errors()
     assert "xw-broken-render" in str(e.value)
     assert "SyntaxError" in str(e.value) or "Unexpected end of input" in str(e.value)
+
+
+# ------------------------------------------------------------- quality probes
+_PROBE_PAGE = """
+<!DOCTYPE html><html><body style="background:#fff;margin:0">
+<div class="probe" id="good" style="width:300px;background:#202020;color:#f0f0f0">light on dark<canvas width="200" height="40"></canvas></div>
+<div class="probe" id="bad" style="width:300px;background:#fff;color:#bbb">faint text<canvas width="200" height="40"></canvas>
+  <div style="width:520px">too wide</div></div>
+<script>
+  for (const [id, bg, fg] of [["good", "#fff", "#000"], ["bad", "#fafafa", "#e0e0e0"]]) {
+    const c = document.querySelector(`#${id} canvas`), g = c.getContext("2d");
+    g.fillStyle = bg; g.fillRect(0, 0, 200, 40);
+    g.fillStyle = fg; g.font = "16px sans-serif"; g.fillText("canvas text", 10, 25);
+    g.fillText("cut at the edge", 150, 25);
+  }
+</script></body></html>
+"""
+
+
+def test_quality_probes_measure_contrast_and_overflow(new_page):
+    """The probes find low contrast (DOM and canvas), overflow and clipped canvas text — and pass good text."""
+    page = new_page()
+    page.set_content(_PROBE_PAGE)
+    assert bh.contrast_failures(page, "#good") == []
+    bad = bh.contrast_failures(page, "#bad")
+    assert any(f.startswith("DOM") and "faint text" in f for f in bad), bad
+    assert any(f.startswith('canvas "canvas text"') for f in bad), bad
+    # #bbb on white is 1.92:1, #e0e0e0 on #fafafa about 1.3:1
+    ratio = page.evaluate("() => window.__xwq.ratio([187,187,187],[255,255,255])")
+    assert abs(ratio - 1.92) < 0.01
+    over = bh.overflow_report(page, "#bad")
+    assert any("outside the root" in o for o in over), over
+    assert any("cut at the canvas edge" in o and "cut at the edge" in o for o in over), over
+    assert not [o for o in bh.overflow_report(page, "#good") if "outside the root" in o]
