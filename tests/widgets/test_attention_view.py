@@ -226,3 +226,22 @@ def test_large_payload_fits_budget():
 
 def test_exported_at_top_level():
     assert xw.AttentionView is AttentionView
+
+
+def test_base_class_options_ranges_and_close():
+    from xai_widgets.widgets._base import XWidget
+
+    a = softmax_maps(B=2)
+    w = AttentionView(a, TOKS)
+    assert isinstance(w, XWidget) and isinstance(w._esm, str) and "_esm" not in AttentionView.__dict__
+    with pytest.raises(ValueError, match=r"sample must be in \[0, 1\] \(the maps hold 2 rows\), got 2"):
+        w.sample = 2
+    with pytest.raises(ValueError, match=r"token must be None or a query index in \[0, 4\], got 5"):
+        w.token = 5
+    with pytest.raises(ValueError, match=r"sample must be in \[0, 1\]"):
+        AttentionView(a, sample=3)
+    text = repr(w)
+    w.close()
+    assert w._srcs is None and w._maps is None and w._head == b"" and w._thumbs == b""
+    assert repr(w) == text  # deterministic, also once the data is gone
+    w._on_custom_msg(w, {"type": "get", "requests": [{"id": 1, "layer": 0, "head": 0}]}, [])  # no crash

@@ -17,14 +17,13 @@ Transport (see DESIGN.md "Binary to the browser"): the kernel keeps the full
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any, Mapping
 
-import anywidget
 import numpy as np
 import traitlets
 
 from . import _serialize as ser
+from ._base import XWidget
 from ._traits import (
     SEQUENTIAL,
     BoundedFloat,
@@ -34,14 +33,11 @@ from ._traits import (
     WidgetTypeError,
     WidgetValueError,
     as_int,
-    check_in_range,
-    check_options,
     reject_result_sequence,
 )
 
 __all__ = ["AttentionView", "pool_thumbnails"]
 
-_ESM = ser.esm_path("attention_view")
 VIEWS = ("matrix", "tokens", "overview")
 _THUMB_BUDGET = 512 * 1024  # bytes of thumbnails per source at most
 
@@ -160,7 +156,7 @@ class _Source:
 
 
 # --------------------------------------------------------------------------- widget
-class AttentionView(anywidget.AnyWidget):
+class AttentionView(XWidget):
     """Attention weights, layer by layer and head by head.
 
     Parameters
@@ -209,7 +205,7 @@ class AttentionView(anywidget.AnyWidget):
     >>> w.layer, w.head = 3, -1                                  # doctest: +SKIP
     """
 
-    _esm = _ESM
+    _bundle = "attention_view"
 
     layer = Index(0, what="layer").tag(sync=True)
     head = traitlets.Int(0).tag(sync=True)
@@ -242,6 +238,14 @@ class AttentionView(anywidget.AnyWidget):
         "extra", "image", "query_tokens", "layer", "head", "token", "source", "view", "sample", "colormap",
         "clip_percentile", "thumb_size", "dtype", "causal", "patch_grid", "n_prefix_tokens", "max_image_size",
     )
+    # layer and head are checked by their own validators: their range depends on
+    # the source, and head -1 (mean of heads) lies outside [0, n)
+    _RANGES = {
+        "sample": ("_B", "in [0, {last}] (the maps hold {n} rows)"),
+        "token": ("_Q", "a query index in [0, {last}]"),
+    }
+    _OPTIONAL = frozenset({"token"})
+    _DATA_ATTRS = ("_maps", "_srcs", "_tok_rows", "_q_rows", "_mask_src", "_qmask_src")
 
     def __init__(
         self,
@@ -267,12 +271,9 @@ class AttentionView(anywidget.AnyWidget):
         max_image_size: int = 384,
         **kwargs: Any,
     ) -> None:
-        check_options(type(self).__name__, kwargs, self._OPTIONS)
+        self._check_options(kwargs)
         reject_result_sequence(maps, "AttentionView", "maps",
                                several="pass the main maps and the others as extra={name: maps}")
-        ser.require_bundle(_ESM)
-        if not isinstance(type(self)._esm, str) and isinstance(type(self)._esm, Path):
-            self._esm = _ESM.read_text(encoding="utf-8")
         Choice(("uint8", "float16"), what="dtype").validate(self, dtype)
         self._dtype = dtype
         thumb_size = as_int(thumb_size, "thumb_size")
@@ -388,12 +389,13 @@ class AttentionView(anywidget.AnyWidget):
         if src not in self._srcs:
             raise WidgetValueError(f"unknown source {src!r}; expected one of {list(self._srcs)}")
         sample = as_int(sample, "sample")
-        self._check_sample(sample)
+        self._check_range("sample", sample)
         layer, head = as_int(layer, "layer"), as_int(head, "head")
         self._check_layer(layer, src)
         self._check_head(head, src)
         token = OptionalIndex(what="token").validate(self, token)
-        self._check_token(token)
+        self._check_range("token", token)
+        self._repr = self._describe()
         self._ready = False
         thumbs_b, thumbs_m = self._thumb_payload(src, sample)
         head_b, head_m = self._head_payload(src, sample, layer, head)
@@ -510,7 +512,7 @@ class AttentionView(anywidget.AnyWidget):
     # ------------------------------------------------------------ custom messages
     def _on_custom_msg(self, _widget: Any, content: Any, buffers: Any) -> None:
         """Answer ``{"type": "get", "requests": [...]}`` (or one request inline) with one message per head."""
-        if not isinstance(content, dict) or content.get("type") != "get":
+        if not isinstance(content, dict) or content.get("type") != "get" or self._srcs is None:
             return
         reqs = content.get("requests")
         if reqs is None:
@@ -526,7 +528,7 @@ class AttentionView(anywidget.AnyWidget):
                 sample = as_int(r.get("sample", self.sample), "sample")
                 layer = as_int(r.get("layer"), "layer")
                 head = as_int(r.get("head"), "head")
-                self._check_sample(sample)
+                self._check_range("sample", sample)
                 self._check_layer(layer, src)
                 self._check_head(head, src)
                 raw, meta = self._head_payload(src, sample, layer, head)
@@ -538,7 +540,7 @@ class AttentionView(anywidget.AnyWidget):
     # ------------------------------------------------------------- observers
     @traitlets.observe("source", "sample", "layer", "head")
     def _on_selection(self, change: dict) -> None:
-        if not getattr(self, "_ready", False):
+        if not getattr(self, "_ready", False) or self._srcs is None:
             return
         name = change["name"]
         s = self._srcs[self.source]
@@ -581,12 +583,6 @@ class AttentionView(anywidget.AnyWidget):
                 f"head must be -1 (mean of heads) or in [0, {s.H - 1}] ({s.H} heads in {s.name!r}), got {head}"
             )
 
-    def _check_sample(self, b: int) -> None:
-        check_in_range(b, getattr(self, "_B", None), "sample", "in [0, {last}] (the maps hold {n} rows)")
-
-    def _check_token(self, t: Any) -> None:
-        check_in_range(t, getattr(self, "_Q", None), "token", "a query index in [0, {last}]", optional=True)
-
     @traitlets.validate("layer")
     def _valid_layer(self, proposal: dict) -> int:
         self._check_layer(proposal["value"])
@@ -597,16 +593,6 @@ class AttentionView(anywidget.AnyWidget):
         v = as_int(proposal["value"], "head")
         self._check_head(v)
         return v
-
-    @traitlets.validate("sample")
-    def _valid_sample(self, proposal: dict) -> int:
-        self._check_sample(proposal["value"])
-        return proposal["value"]
-
-    @traitlets.validate("token")
-    def _valid_token(self, proposal: dict) -> Any:
-        self._check_token(proposal["value"])
-        return proposal["value"]
 
     @traitlets.validate("source")
     def _valid_source(self, proposal: dict) -> str:
@@ -645,6 +631,9 @@ class AttentionView(anywidget.AnyWidget):
         return self._srcs[self.source].head(self.sample, self.layer, self.head)
 
     def __repr__(self) -> str:
+        return getattr(self, "_repr", None) or "AttentionView()"
+
+    def _describe(self) -> str:
         s = next(iter(self._srcs.values()))
         extra = f", extra={list(self._srcs)[1:]!r}" if len(self._srcs) > 1 else ""
         q = f", queries={self._Q}" if self._Q != self._K or self._q_rows is not None else ""
