@@ -223,3 +223,12 @@ def test_sample_labels_show_targets():
 def test_esm_points_at_the_bundle():
     w = HeatmapOverlay(img(1), attr(1))
     assert "render" in w._esm and len(w._esm) > 1000
+
+
+def test_close_releases_data_and_payload():
+    w = HeatmapOverlay(img(4), attr(4), max_bytes=10_000)
+    assert len(w._maps) > 0
+    w.close()
+    assert w._imgs is None and w._maps_full is None and w._attributions is None
+    assert w._maps == b"" and w._image == b""
+    w.sample = 1  # no payload to rebuild: nothing happens, no error

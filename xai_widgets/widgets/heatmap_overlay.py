@@ -1,16 +1,15 @@
 """HeatmapOverlay: attribution maps over images, one panel per method."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Mapping
 
-import anywidget
 import numpy as np
 import traitlets
 
 from ..attribution import Attribution
 from .._display import as_images, reduce_map  # noqa: F401  (re-exported)
 from . import _serialize as ser
+from ._base import XWidget
 from ._traits import (
     COLORMAPS,
     REDUCTIONS,
@@ -23,14 +22,10 @@ from ._traits import (
     WidgetTypeError,
     WidgetValueError,
     as_int,
-    check_in_range,
-    check_options,
     reject_result_sequence,
 )
 
 __all__ = ["HeatmapOverlay"]
-
-_ESM = ser.esm_path("heatmap_overlay")
 
 
 def _as_attribution(x: Any, what: str) -> Attribution:
@@ -50,7 +45,7 @@ def _as_attribution(x: Any, what: str) -> Attribution:
     raise WidgetTypeError(f"{what} must be an Attribution, an array/tensor, or a dict of them; got {type(x).__name__}")
 
 
-class HeatmapOverlay(anywidget.AnyWidget):
+class HeatmapOverlay(XWidget):
     """Attribution heatmaps composited over their images.
 
     Parameters
@@ -111,7 +106,7 @@ class HeatmapOverlay(anywidget.AnyWidget):
     {'IG': ..., 'Grad-CAM': ...}
     """
 
-    _esm = _ESM
+    _bundle = "heatmap_overlay"
 
     # state the user reads and sets
     sample = Index(0, what="sample").tag(sync=True)
@@ -140,6 +135,8 @@ class HeatmapOverlay(anywidget.AnyWidget):
         "opacity", "colormap", "sign", "clip_percentile", "shared_scale", "sample", "selected",
         "reduce", "max_size", "max_bytes", "dtype",
     )
+    _RANGES = {"sample": ("_n", "in [0, {last}] (the batch has {n} rows)")}
+    _DATA_ATTRS = ("_imgs", "_maps_full", "_attributions")
 
     def __init__(
         self,
@@ -159,7 +156,7 @@ class HeatmapOverlay(anywidget.AnyWidget):
         dtype: str = "float32",
         **kwargs: Any,
     ) -> None:
-        check_options(type(self).__name__, kwargs, self._OPTIONS)
+        self._check_options(kwargs)
         reject_result_sequence(
             attributions, "HeatmapOverlay", "attributions",
             several="pass a dict {name: Attribution}, e.g. {'IG': a, 'Grad-CAM': b}",
@@ -168,9 +165,6 @@ class HeatmapOverlay(anywidget.AnyWidget):
             for k, v in attributions.items():
                 reject_result_sequence(v, "HeatmapOverlay", f"attributions[{k!r}]",
                                        several="give each its own name in the dict {name: Attribution}")
-        ser.require_bundle(_ESM)
-        if not isinstance(type(self)._esm, str) and isinstance(type(self)._esm, Path):
-            self._esm = _ESM.read_text(encoding="utf-8")  # bundle built after import
         Choice(REDUCTIONS, what="reduce").validate(self, reduce)
         Choice(("float32", "float16"), what="dtype").validate(self, dtype)
         max_size = as_int(max_size, "max_size")
@@ -235,7 +229,7 @@ class HeatmapOverlay(anywidget.AnyWidget):
 
         # validate user state before the comm opens
         sample = as_int(sample, "sample")
-        self._check_sample(sample)
+        self._check_range("sample", sample)
         sel = OptionalPair(what="selected").validate(self, selected)
         self._check_selected(sel)
 
@@ -289,16 +283,13 @@ class HeatmapOverlay(anywidget.AnyWidget):
 
     @traitlets.observe("sample")
     def _on_sample(self, change: dict) -> None:
-        if getattr(self, "_send_all", True) or change["new"] in self._maps_meta.get("samples", []):
+        if getattr(self, "_send_all", True) or self._imgs is None or change["new"] in self._maps_meta.get("samples", []):
             return
         img_b, img_m, map_b, map_m = self._payload(change["new"])
         with self.hold_sync():
             self._image, self._image_meta, self._maps, self._maps_meta = img_b, img_m, map_b, map_m
 
     # ---------------------------------------------------------- validation
-    def _check_sample(self, s: int) -> None:
-        check_in_range(s, getattr(self, "_n", None), "sample", "in [0, {last}] (the batch has {n} rows)")
-
     def _check_selected(self, sel: Any) -> None:
         if sel is None or not hasattr(self, "_hw"):
             return
@@ -307,11 +298,6 @@ class HeatmapOverlay(anywidget.AnyWidget):
             raise WidgetValueError(
                 f"selected pixel (row={r}, col={c}) is outside the {H}x{W} image; expected 0 <= row < {H}, 0 <= col < {W}"
             )
-
-    @traitlets.validate("sample")
-    def _valid_sample(self, proposal: dict) -> int:
-        self._check_sample(proposal["value"])
-        return proposal["value"]
 
     @traitlets.validate("selected")
     def _valid_selected(self, proposal: dict) -> Any:
@@ -336,7 +322,7 @@ class HeatmapOverlay(anywidget.AnyWidget):
                 raise ValueError("no pixel given and none selected")
             row, col = self.selected
         s = self.sample if sample is None else as_int(sample, "sample")
-        self._check_sample(s)
+        self._check_range("sample", s)
         self._check_selected((as_int(row, "row"), as_int(col, "col")))
         H, W = self._hw
         out = {}
