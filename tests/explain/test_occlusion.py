@@ -207,7 +207,10 @@ def test_works_under_no_grad_and_keeps_no_graph(cnn, images):
     assert all(p.grad is None for p in cnn.parameters())
 
 
-def test_progress_bar_with_many_chunks(cnn, images, capsys):
+def test_progress_bar_with_many_chunks(cnn, images, capsys, monkeypatch):
+    from xai_widgets.explain import _progress
+
+    monkeypatch.setattr(_progress, "DELAY", 0.0)  # show at once (normally after a second of work)
     res = xw.occlusion(cnn, images, 0, window=(3, 2, 2), stride=(3, 2, 2), batch_size=2)
     assert res.params["windows"] == 42  # 6 × 7 windows per row → 42 chunks of 2
     assert "occlusion" in capsys.readouterr().err

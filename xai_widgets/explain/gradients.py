@@ -47,7 +47,7 @@ from typing import Any, Callable, Iterable, Sequence, Union
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from ._progress import progress
 
 from ..attribution import Attribution
 from ._core import (
@@ -98,7 +98,7 @@ PROGRESS_MIN_CHUNKS = 8
 # ============================================================== plumbing
 def _progress(iterable: Iterable, total: int, desc: str) -> Iterable:
     # long runs only: more than PROGRESS_MIN_CHUNKS chunks, and still running after a second
-    return tqdm(iterable, total=total, desc=desc, leave=False, delay=1.0, disable=total <= PROGRESS_MIN_CHUNKS)
+    return progress(iterable, total=total, desc=desc, unit="batch", disable=total <= PROGRESS_MIN_CHUNKS)
 
 
 def _balanced(total: int, chunk: int) -> int:

@@ -321,11 +321,10 @@ def occlusion(
 
         # ------------------------------------------- occluded copies, chunked
         n_chunks = sum(-(-(n * g.count) // chunk) for g in geoms)
-        from tqdm.auto import tqdm
+        from ._progress import progress
 
         values = []
-        with tqdm(total=n_chunks, desc="occlusion", unit="batch", leave=False,
-                  disable=n_chunks < PROGRESS_MIN_CHUNKS) as bar:
+        with progress(total=n_chunks, desc="occlusion", unit="batch", disable=n_chunks < PROGRESS_MIN_CHUNKS) as bar:
             for i, (x, g, base) in enumerate(zip(xs, geoms, bases)):
                 total = n * g.count
                 drops = full.new_empty((total, k) if every else (total,))

@@ -530,7 +530,7 @@ class ShapleyProblem:
         background mean (float64, so only the small ``(N, C, T)`` result is
         kept). Batched ``forward_kwargs`` follow the explained row.
         """
-        from tqdm.auto import tqdm
+        from .._progress import progress
 
         n, c = self.n, int(z.shape[0])
         t = self.k if targets is None else 1
@@ -553,8 +553,7 @@ class ShapleyProblem:
                 prep.append((xf, bf, (kf, 1 - kf), buf))
             else:
                 prep.append((xf, bf, keep, None))
-        bar = tqdm(total=total, desc=desc, unit="pass", leave=False, delay=0.5,
-                   disable=total < PROGRESS_MIN_PASSES)
+        bar = progress(total=total, desc=desc, unit="pass", disable=total < PROGRESS_MIN_PASSES)
         try:
             with self._context(), torch.inference_mode():
                 for p0, p1 in chunk_ranges(n * c, pairs_step):

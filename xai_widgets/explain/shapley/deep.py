@@ -53,7 +53,7 @@ from typing import Any, Iterator, Sequence, Union
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from .._progress import progress
 
 from ...attribution import Attribution
 from .._core import (
@@ -289,8 +289,7 @@ def deep_shap(
         bg64 = [t.to(torch.float64) for t in bg.parts]
         mode = DeepLiftMode(model, 2 * pairs_per_pass)
         ranges = list(chunk_ranges(n * nb, pairs_per_pass))
-        bar = tqdm(ranges, total=len(ranges), desc="deep_shap", leave=False, delay=1.0,
-                   disable=len(ranges) <= PROGRESS_MIN_PASSES)
+        bar = progress(ranges, total=len(ranges), desc="deep_shap", unit="pass", disable=len(ranges) <= PROGRESS_MIN_PASSES)
         with hooks(*_module_hooks(model, mode)), _closing(bar):
             for p0, p1 in bar:
                 e = torch.arange(p0, p1, device=device)

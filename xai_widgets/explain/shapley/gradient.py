@@ -26,7 +26,7 @@ from typing import Any, Sequence, Union
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from .._progress import progress
 
 from ...attribution import Attribution
 from .._core import (
@@ -269,8 +269,7 @@ def gradient_shap(
         total = n * samples
         chunk = ceil_div(total, ceil_div(total, chunk))
         ranges = list(chunk_ranges(total, chunk))
-        bar = tqdm(ranges, total=len(ranges), desc="gradient_shap", leave=False, delay=1.0,
-                   disable=len(ranges) <= PROGRESS_MIN_PASSES)
+        bar = progress(ranges, total=len(ranges), desc="gradient_shap", unit="pass", disable=len(ranges) <= PROGRESS_MIN_PASSES)
         try:
             for e0, e1 in bar:
                 e = torch.arange(e0, e1, device=device)
