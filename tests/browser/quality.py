@@ -283,3 +283,33 @@ def set_theme(page: Any, theme: str, timeout: float = 20) -> None:
             return
         time.sleep(0.1)
     raise AssertionError(f"JupyterLab did not switch to the {theme} theme within {timeout}s")
+
+
+def open_offline(browser: Any, path: Any, *, width: int = 1200, timeout_ms: int = 30_000) -> tuple[Any, list[str], list[str]]:
+    """Open a saved HTML file in a fresh context with every request but the file itself refused.
+
+    Returns ``(page, requests, page_errors)``; ``requests`` lists every URL the
+    page asked for besides the file (data: and blob: URLs are in-page, not requests).
+    """
+    from pathlib import Path as _Path
+
+    url = _Path(path).resolve().as_uri()
+    ctx = browser.new_context(viewport={"width": width, "height": 900})
+    ctx.set_default_timeout(timeout_ms)
+    ctx.add_init_script(QUALITY_SCRIPT)
+    requests: list[str] = []
+    errors: list[str] = []
+
+    def route(r):
+        if r.request.url == url:
+            return r.continue_()
+        requests.append(r.request.url)
+        return r.abort()
+
+    ctx.route("**/*", route)
+    page = ctx.new_page()
+    page.on("request", lambda req: None if req.url == url or req.url.startswith(("data:", "blob:")) or req.url in requests
+            else requests.append(req.url))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    return page, requests, errors
