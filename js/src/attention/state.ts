@@ -1,0 +1,272 @@
+/**
+ * AttentionView's typed state: what the model holds (sources, tokens, the
+ * selection), the decoded heads, and the per-view state every pane shares
+ * (the head on screen, its colour scale, search matches, the focused token).
+ * No DOM here: the functions are tested in node (js/test/attention_state.test.ts).
+ */
+import { isColormap } from "../lib/colormaps";
+import { asBytes, halfToFloat, type ArrayMeta } from "../lib/decode";
+import type { AnyModel } from "../lib/model";
+import { parseColor } from "../lib/theme";
+
+export const VIEWS = ["matrix", "tokens", "overview"] as const;
+export type ViewName = (typeof VIEWS)[number];
+
+/** One choice of the source selector, as `_sources` describes it. */
+export interface SourceInfo {
+  name: string;
+  kind: string;
+  layers: number;
+  heads: number;
+  layer_names: string[];
+  queries?: number;
+  query_tokens?: string[];
+}
+
+/** The meta of a head payload (`_head_meta` or a custom-message reply). */
+export interface HeadMeta extends ArrayMeta {
+  source: string;
+  sample: number;
+  layer: number;
+  head: number;
+  max?: number;
+}
+
+/** A decoded head: integer codes and their meaning (`valueTable`). */
+export interface HeadData {
+  key: string;
+  meta: HeadMeta;
+  nq: number;
+  nk: number;
+  codes: Uint8Array | Uint16Array;
+  bytes: number;
+  /** colour-scale tops by clip percentile (computed once per head) */
+  vmax: Map<number, number>;
+}
+
+/** What identifies one head: the kernel request and the cache key. */
+export interface HeadRequest {
+  source: string;
+  sample: number;
+  layer: number;
+  head: number;
+}
+
+export type Focus = { side: "q" | "k"; index: number };
+
+export function keyOf(source: string, sample: number, layer: number, head: number): string {
+  return `${source}|${sample}|${layer}|${head}`;
+}
+
+/** "head 3" / "mean of heads": how the views name a head. */
+export function headName(head: number): string {
+  return head < 0 ? "mean of heads" : `head ${head}`;
+}
+
+let HALF: Float32Array | null = null;
+function halfTable(): Float32Array {
+  if (!HALF) {
+    HALF = new Float32Array(65536);
+    for (let i = 0; i < 65536; i++) HALF[i] = halfToFloat(i);
+  }
+  return HALF;
+}
+
+/** Decode a head payload; null when the bytes do not match the meta. */
+export function toHead(buf: unknown, meta: HeadMeta): HeadData | null {
+  if (!meta || !Array.isArray(meta.shape) || meta.shape.length !== 2) return null;
+  const [nq, nk] = meta.shape;
+  const bytes = asBytes(buf as ArrayBuffer);
+  const n = nq * nk;
+  let codes: Uint8Array | Uint16Array;
+  if (meta.dtype === "uint8") {
+    if (bytes.byteLength < n) return null;
+    codes = bytes.slice(0, n);
+  } else if (meta.dtype === "float16") {
+    if (bytes.byteLength < 2 * n) return null;
+    const copy = bytes.slice(0, 2 * n);
+    codes = new Uint16Array(copy.buffer, 0, n); // little-endian hosts (every browser we target)
+  } else {
+    return null;
+  }
+  return { key: keyOf(meta.source, meta.sample, meta.layer, meta.head), meta, nq, nk, codes, bytes: codes.byteLength, vmax: new Map() };
+}
+
+/** The value table for a head: value = table[code]. */
+export function valueTable(d: HeadData): Float32Array {
+  const s = d.meta.scale ?? 1;
+  const o = d.meta.offset ?? 0;
+  if (d.meta.dtype === "uint8") {
+    const t = new Float32Array(256);
+    for (let i = 0; i < 256; i++) t[i] = i * s + o;
+    return t;
+  }
+  const half = halfTable();
+  if (s === 1 && o === 0) return half;
+  const t = new Float32Array(65536);
+  for (let i = 0; i < 65536; i++) t[i] = half[i] * s + o;
+  return t;
+}
+
+/** Bit i of a np.packbits mask (big-endian bit order); an empty mask masks nothing. */
+export function isMasked(mask: Uint8Array, i: number): boolean {
+  return mask.length > 0 && ((mask[i >> 3] >> (7 - (i & 7))) & 1) === 1;
+}
+
+/** The `clip` percentile of the head's unmasked values (sampled when large); > 0. */
+export function headVmax(d: HeadData, mask: Uint8Array, clip: number, table: Float32Array): number {
+  const cached = d.vmax.get(clip);
+  if (cached !== undefined) return cached;
+  const n = d.nq * d.nk;
+  const stride = Math.max(1, Math.floor(n / 262144));
+  const vals: number[] = [];
+  let max = 0;
+  for (let i = 0; i < n; i += stride) {
+    if (isMasked(mask, i)) continue;
+    const v = table[d.codes[i]];
+    if (v > max) max = v;
+    vals.push(v);
+  }
+  let v = max;
+  if (clip < 100 && vals.length) {
+    const f = Float32Array.from(vals).sort();
+    const pos = (clip / 100) * (f.length - 1);
+    const lo = Math.floor(pos);
+    const hi = Math.min(f.length - 1, lo + 1);
+    v = f[lo] + (f[hi] - f[lo]) * (pos - lo);
+  }
+  if (!(v > 0)) v = max > 0 ? max : 1;
+  d.vmax.set(clip, v);
+  return v;
+}
+
+/** The two hatch colours of masked cells, quiet on the theme's background. */
+export function checker(bg: string): [[number, number, number], [number, number, number]] {
+  const c = parseColor(bg) ?? [255, 255, 255];
+  const dark = 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2] < 128;
+  return dark ? [[62, 62, 66], [46, 46, 50]] : [[214, 216, 220], [238, 239, 242]];
+}
+
+/** Typed reads of the model plus the state the panes share. */
+export class AttentionState {
+  /** the head on screen */
+  current: HeadData | null = null;
+  matches: number[] = [];
+  matchPos = 0;
+  focus: Focus | null = null;
+  /** time of the last user selection (for data-xw-switch-ms) */
+  lastInput = 0;
+  table: Float32Array = new Float32Array(256);
+  vmax = 1;
+  private maskBuf: unknown = null;
+  private maskBytes = new Uint8Array(0);
+  /** bumped when the mask changes (images built from it are stale) */
+  maskVersion = 0;
+  private levelKey = "";
+
+  constructor(readonly model: AnyModel) {}
+
+  sources(): SourceInfo[] {
+    return this.model.get("_sources") || [];
+  }
+
+  src(): SourceInfo | undefined {
+    const all = this.sources();
+    return all.find((s) => s.name === this.model.get("source")) ?? all[0];
+  }
+
+  keyTokens(): string[] {
+    return this.model.get("_tokens") || [];
+  }
+
+  queryTokens(): string[] {
+    const own = this.src()?.query_tokens;
+    if (own && own.length) return own;
+    const q: string[] = this.model.get("_query_tokens") || [];
+    return q.length ? q : this.keyTokens();
+  }
+
+  nSamples(): number {
+    return Number(this.model.get("n_samples")) || 1;
+  }
+
+  source(): string {
+    return String(this.model.get("source"));
+  }
+
+  sample(): number {
+    return Number(this.model.get("sample")) || 0;
+  }
+
+  layer(): number {
+    return Number(this.model.get("layer")) || 0;
+  }
+
+  head(): number {
+    return Number(this.model.get("head"));
+  }
+
+  view(): ViewName {
+    const v = String(this.model.get("view"));
+    return (VIEWS as readonly string[]).includes(v) ? (v as ViewName) : "matrix";
+  }
+
+  token(): number | null {
+    const t = this.model.get("token");
+    return t === null || t === undefined ? null : Number(t);
+  }
+
+  colormap(): string {
+    const c = String(this.model.get("colormap"));
+    return isColormap(c) ? c : "viridis";
+  }
+
+  clip(): number {
+    return Number(this.model.get("clip_percentile")) || 100;
+  }
+
+  wanted(): HeadRequest {
+    return { source: this.source(), sample: this.sample(), layer: this.layer(), head: this.head() };
+  }
+
+  wantedKey(): string {
+    const w = this.wanted();
+    return keyOf(w.source, w.sample, w.layer, w.head);
+  }
+
+  /** The packed (Q, K) mask of the current source and sample (empty: nothing masked). */
+  mask(): Uint8Array {
+    const b = this.model.get("_mask");
+    if (b !== this.maskBuf) {
+      this.maskBuf = b;
+      this.maskBytes = asBytes(b as ArrayBuffer).slice();
+      this.maskVersion++;
+    }
+    return this.maskBytes;
+  }
+
+  /** Bring `table` and `vmax` up to date for the current head, clip and mask. */
+  levels(): void {
+    const d = this.current;
+    if (!d) return;
+    const m = this.mask();
+    const clip = this.clip();
+    const key = `${d.key}|${clip}|${this.maskVersion}`;
+    if (key === this.levelKey) return;
+    this.levelKey = key;
+    this.table = valueTable(d);
+    this.vmax = headVmax(d, m, clip, this.table);
+  }
+
+  /** The current head's weight at (query q, key k). */
+  value(q: number, k: number): number {
+    const d = this.current;
+    return d ? this.table[d.codes[q * d.nk + k]] : NaN;
+  }
+
+  /** Set traits and sync them to the kernel in one go. */
+  set(values: Record<string, unknown>): void {
+    for (const [k, v] of Object.entries(values)) this.model.set(k, v);
+    this.model.save_changes();
+  }
+}
