@@ -15,7 +15,7 @@ export PYTHONHASHSEED := 0
 JS_SRC := $(shell find js/src -name '*.ts' 2>/dev/null) js/build.mjs
 STATIC := xai_widgets/static/heatmap_overlay.js xai_widgets/static/text_heatmap.js xai_widgets/static/force_plot.js xai_widgets/static/attention_view.js xai_widgets/static/standalone.js
 
-.PHONY: env js lab test test-py test-peers test-wheel test-js test-nb test-browser bench clean
+.PHONY: env js lab test test-py test-peers test-wheel test-js test-nb test-browser bench docs tutorials clean
 
 env: $(VENV)/.installed
 
@@ -61,6 +61,17 @@ test-nb: env js
 
 test-browser: env js
 	$(PY) -m pytest tests/browser -q -p no:cacheprovider
+
+# The tutorials as HTML pages whose widgets are live (no kernel, no network).
+docs: env js
+	$(PY) docs/build_tutorials.py --out docs/tutorials
+
+# Re-execute the committed tutorials in place: their outputs (with each
+# widget's static picture) are what GitHub, nbviewer and nbconvert show.
+# Widget state is not stored (the picture stands in for it).
+tutorials: env js
+	$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
+	  --ExecutePreprocessor.timeout=1200 --ExecutePreprocessor.store_widget_state=False notebooks/*.ipynb
 
 bench: env js
 	for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
