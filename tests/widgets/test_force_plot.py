@@ -221,3 +221,23 @@ def test_esm_bundle_exists():
     from xai_widgets.widgets.force_plot import _ESM
 
     assert _ESM.is_file() and _ESM.name == "force_plot.js"
+
+
+def test_base_class_ranges_options_and_close():
+    from xai_widgets.widgets._base import XWidget
+
+    w = ForcePlot(attr())
+    assert isinstance(w, XWidget) and "_esm" not in ForcePlot.__dict__
+    assert isinstance(w._esm, str) and "render" in w._esm
+    with pytest.raises(traitlets.TraitError, match=r"index must be in \[0, 39\] \(40 samples\), got 40"):
+        w.index = 40
+    with pytest.raises(traitlets.TraitError, match=r"feature must be None or in \[0, 5\] \(6 features\), got 6"):
+        w.feature = 6
+    with pytest.raises(ValueError, match=r"y_feature must be None or in \[0, 5\] \(6 features\), got 9"):
+        ForcePlot(attr(), y_feature=9)
+    with pytest.raises(TypeError, match="valid options"):
+        ForcePlot(attr(), samples=3)
+    w.close()
+    assert w._values == b"" and w._base == b"" and w._similarity == b""
+    assert w._vals is None and w._attribution is None
+    w.order = "output"  # no data left: nothing recomputed, no error

@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 import numbers
-from pathlib import Path
 from typing import Any, Sequence
 
-import anywidget
 import numpy as np
 import traitlets
 
 from ..attribution import Attribution
 from ..explain.ordering import ORDERS, sample_order
 from . import _serialize as ser
+from ._base import XWidget
 from ._traits import (
     BoundedFloat,
     Choice,
@@ -20,13 +19,12 @@ from ._traits import (
     WidgetTypeError,
     WidgetValueError,
     as_int,
-    check_in_range,
-    check_options,
     reject_result_sequence,
 )
 
 __all__ = ["ForcePlot", "MODES", "LINKS"]
 
+#: The built bundle (the base class reads it once per process, by name).
 _ESM = ser.esm_path("force_plot")
 
 #: ``ForcePlot.mode``: "auto" is "single" for one row, "stacked" otherwise.
@@ -100,7 +98,7 @@ def _rows(a: np.ndarray, what: str) -> np.ndarray:
     return a
 
 
-class ForcePlot(anywidget.AnyWidget):
+class ForcePlot(XWidget):
     """Force plot of additive attributions: how each feature moves the output away from the base value.
 
     One row is drawn as a horizontal force bar (features pushing the output up
@@ -162,7 +160,7 @@ class ForcePlot(anywidget.AnyWidget):
     >>> xw.ForcePlot(sv[3], mode="waterfall")                    # doctest: +SKIP
     """
 
-    _esm = _ESM
+    _bundle = "force_plot"
 
     # state the user reads and sets
     mode = Choice(MODES, "auto", what="mode").tag(sync=True)
@@ -200,6 +198,13 @@ class ForcePlot(anywidget.AnyWidget):
         "link", "mode", "order", "y_feature", "index", "feature", "max_features", "coverage",
         "feature_names", "base_values", "output_name",
     )
+    _RANGES = {
+        "index": ("_n", "in [0, {last}] ({n} samples)"),
+        "feature": ("_m", "in [0, {last}] ({n} features)"),
+        "y_feature": ("_m", "in [0, {last}] ({n} features)"),
+    }
+    _OPTIONAL = frozenset({"feature", "y_feature"})
+    _DATA_ATTRS = ("_vals", "_base_full", "_attribution", "_sim_perm")
 
     def __init__(
         self,
@@ -218,11 +223,8 @@ class ForcePlot(anywidget.AnyWidget):
         output_name: str | None = None,
         **kwargs: Any,
     ) -> None:
-        check_options(type(self).__name__, kwargs, self._OPTIONS)
+        self._check_options(kwargs)
         reject_result_sequence(attribution, "ForcePlot", "attribution")
-        ser.require_bundle(_ESM)
-        if not isinstance(type(self)._esm, str) and isinstance(type(self)._esm, Path):
-            self._esm = _ESM.read_text(encoding="utf-8")  # bundle built after import
         for name, val, opts in (("link", link, LINKS), ("mode", mode, MODES), ("order", order, ORDERS)):
             Choice(opts, what=name).validate(self, val)
 
@@ -290,11 +292,11 @@ class ForcePlot(anywidget.AnyWidget):
         self._attribution = attr
 
         index = as_int(index, "index")
-        self._check_index(index)
+        self._check_range("index", index)
         feature = OptionalIndex(what="feature").validate(self, feature)
-        self._check_feature(feature, "feature")
+        self._check_range("feature", feature)
         y_feature = OptionalIndex(what="y_feature").validate(self, y_feature)
-        self._check_feature(y_feature, "y_feature")
+        self._check_range("y_feature", y_feature)
         max_features = as_int(max_features, "max_features")
         if max_features < 1:
             raise WidgetValueError(f"max_features must be >= 1, got {max_features}")
@@ -367,31 +369,12 @@ class ForcePlot(anywidget.AnyWidget):
 
     @traitlets.observe("order")
     def _on_order(self, change: dict) -> None:
+        if self._vals is None:  # closed
+            return
         if change["new"] == "similarity" and self._n > 1 and not self._similarity:
             self._similarity, self._similarity_meta = self._similarity_payload()
 
     # ---------------------------------------------------------- validation
-    def _check_index(self, i: int) -> None:
-        check_in_range(i, getattr(self, "_n", None), "index", "in [0, {last}] ({n} samples)")
-
-    def _check_feature(self, f: Any, what: str) -> None:
-        check_in_range(f, getattr(self, "_m", None), what, "in [0, {last}] ({n} features)", optional=True)
-
-    @traitlets.validate("index")
-    def _valid_index(self, proposal: dict) -> int:
-        self._check_index(proposal["value"])
-        return proposal["value"]
-
-    @traitlets.validate("feature")
-    def _valid_feature(self, proposal: dict) -> Any:
-        self._check_feature(proposal["value"], "feature")
-        return proposal["value"]
-
-    @traitlets.validate("y_feature")
-    def _valid_y_feature(self, proposal: dict) -> Any:
-        self._check_feature(proposal["value"], "y_feature")
-        return proposal["value"]
-
     @traitlets.validate("max_features")
     def _valid_max_features(self, proposal: dict) -> int:
         if proposal["value"] < 1:
