@@ -10,6 +10,7 @@ import {
   panelSign,
   percentile,
   scaleMax,
+  sharedScale,
   signed,
 } from "../src/lib/scale";
 import { compositeOverlay } from "../src/lib/canvas";
@@ -125,5 +126,26 @@ describe("panelSign", () => {
   it("leaves explicit sign modes alone", () => {
     expect(panelSign([0, 1], "absolute")).toBe("absolute");
     expect(panelSign([-1, 1], "negative")).toBe("negative");
+  });
+});
+
+describe("sharedScale (one colour scale for a set of maps)", () => {
+  it("is the clip percentile over all maps together, not per map", () => {
+    const a = new Float32Array(100).map((_, i) => i / 99); // 0..1
+    const b = new Float32Array(100).map((_, i) => -4 * (i / 99)); // 0..-4
+    const s = sharedScale([a, b], "all", 100);
+    expect(s.vmax).toBe(4);
+    expect(s.sign).toBe("all");
+    // numpy: np.percentile(np.abs(np.r_[a, b]), 90)
+    const mags = [...a, ...b].map(Math.abs);
+    expect(sharedScale([a, b], "all", 90).vmax).toBeCloseTo(percentile(mags, 90), 5);
+    expect(sharedScale([a, b], "all", 90).vmax).not.toBeCloseTo(scaleMax([a], "all", 90), 2);
+  });
+
+  it("draws 'all' as 'positive' only when no map has a negative value", () => {
+    const pos = new Float32Array([0, 1, 2]);
+    expect(sharedScale([pos, pos], "all", 100).sign).toBe("positive");
+    expect(sharedScale([pos, new Float32Array([0, -1])], "all", 100).sign).toBe("all");
+    expect(sharedScale([pos], "absolute", 100).sign).toBe("absolute");
   });
 });

@@ -217,7 +217,27 @@ def test_image_none_uses_attribution_data_and_widget_helper():
 
 def test_sample_labels_show_targets():
     a = xw.Attribution.from_array(rng().normal(size=(2, 16, 20)), target=[281, 7])
-    assert HeatmapOverlay(img(), a)._sample_labels == ["0 · target 281", "1 · target 7"]
+    w = HeatmapOverlay(img(), a)
+    assert w._sample_labels == ["0 · target 281", "1 · target 7"]
+    assert w._captions == [["target 281"], ["target 7"]]
+
+
+def test_sample_labels_use_class_names_and_scores():
+    names = [f"class{i}" for i in range(300)]
+    names[285], names[7] = "Egyptian cat", "cock"
+    v = rng().normal(size=(2, 16, 20))
+    a = xw.Attribution.from_array(v, target=[285, 7], outputs=[0.4012, 12.3456], output_names=names)
+    w = HeatmapOverlay(img(), a)
+    assert w._sample_labels == ["0 · Egyptian cat 0.40", "1 · cock 12.35"]
+    assert w._captions == [["Egyptian cat · score 0.40"], ["cock · score 12.35"]]
+    # two methods explaining different classes in row 1: the label names none, each caption its own
+    b = xw.Attribution.from_array(v, target=[285, 9], outputs=[0.4012, 3.0], output_names=names)
+    w2 = HeatmapOverlay(img(), {"ig": a, "gc": b})
+    assert w2._sample_labels == ["0 · Egyptian cat 0.40", "1"]
+    assert w2._captions[1] == ["cock · score 12.35", "class9 · score 3.00"]
+    # no target: plain indices, empty captions
+    w3 = HeatmapOverlay(img(), v)
+    assert w3._sample_labels == ["0", "1"] and w3._captions == [[""], [""]]
 
 
 def test_esm_points_at_the_bundle():

@@ -45,6 +45,50 @@ def _as_attribution(x: Any, what: str) -> Attribution:
     raise WidgetTypeError(f"{what} must be an Attribution, an array/tensor, or a dict of them; got {type(x).__name__}")
 
 
+def format_score(v: float) -> str:
+    """A model score for a label: two decimals in the usual range, 3 significant digits outside it."""
+    v = float(v)
+    return f"{v:.2f}" if 0.01 <= abs(v) < 1e4 else f"{v:.3g}"
+
+
+def _row_class(a: Attribution, i: int, n: int) -> tuple[str, str] | None:
+    """(class name, score text) explained for row ``i`` of a one-target-per-row attribution, or None."""
+    if a.target is None or a.params.get("target") == "all":
+        return None
+    t = np.ravel(a.target)
+    if t.size not in (1, n):
+        return None
+    k = int(t[i] if t.size == n else t[0])
+    names = a.output_names
+    name = names[k] if names is not None and 0 <= k < len(names) else f"target {k}"
+    score = ""
+    if a.outputs is not None:
+        o = np.ravel(a.outputs)
+        if o.size in (1, n):
+            score = format_score(o[i] if o.size == n else o[0])
+    return name, score
+
+
+def _method_labels(attrs: list[Attribution], n: int) -> tuple[list[str], list[list[str]]]:
+    """Sample selector labels ("0 · Egyptian cat 0.40") and per-panel captions.
+
+    A row's label names its class when every method explains the same class
+    there; the captions name each panel's class and score.
+    """
+    labels, captions = [], []
+    for i in range(n):
+        per = [_row_class(a, i, n) for a in attrs]
+        caps = ["" if c is None else (f"{c[0]} · score {c[1]}" if c[1] else c[0]) for c in per]
+        captions.append(caps)
+        first = per[0]
+        if first is not None and all(c is not None and c[0] == first[0] for c in per):
+            same_score = all(c[1] == first[1] for c in per)
+            labels.append(f"{i} · {first[0]}" + (f" {first[1]}" if first[1] and same_score else ""))
+        else:
+            labels.append(str(i))
+    return labels, captions
+
+
 class HeatmapOverlay(XWidget):
     """Attribution heatmaps composited over their images.
 
@@ -130,6 +174,8 @@ class HeatmapOverlay(XWidget):
     _maps = traitlets.Bytes(b"").tag(sync=True)
     _maps_meta = traitlets.Dict().tag(sync=True)
     _sample_labels = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    # per sample, per panel: the class explained and its score ("" when unknown)
+    _captions = traitlets.List(traitlets.List(traitlets.Unicode())).tag(sync=True)
 
     _OPTIONS = (
         "opacity", "colormap", "sign", "clip_percentile", "shared_scale", "sample", "selected",
@@ -222,10 +268,7 @@ class HeatmapOverlay(XWidget):
             signed = any(bool((m < 0).any()) for m in maps)
             colormap = "coolwarm" if signed and sign == "all" else "inferno"
 
-        labels = [str(i) for i in range(n)]
-        tgt = items[0][1].target
-        if tgt is not None and np.ndim(tgt) == 1 and len(tgt) == n and items[0][1].params.get("target") != "all":
-            labels = [f"{i} · target {int(t)}" for i, t in enumerate(tgt)]
+        labels, captions = _method_labels([a for _, a in items], n)
 
         # validate user state before the comm opens
         sample = as_int(sample, "sample")
@@ -245,6 +288,7 @@ class HeatmapOverlay(XWidget):
             _maps=map_b,
             _maps_meta=map_m,
             _sample_labels=labels,
+            _captions=captions,
             sample=sample,
             selected=sel,
             opacity=opacity,

@@ -49,11 +49,20 @@ export function compositeOverlay(
   return rgba;
 }
 
-/** Crosshair + ring at (x, y) in canvas pixels, scaled to the canvas size, dark outline under a light stroke. */
-export function drawMarker(ctx: CanvasRenderingContext2D, x: number, y: number, canvasSize: number): void {
-  const u = Math.max(1, canvasSize / 224);
-  const r = 5 * u;
-  const arm = 11 * u;
+/** Marker geometry in CSS pixels: the same few pixels whatever the image size or zoom. */
+export const MARKER = { radius: 3.5, arm: 8, outline: 3, line: 1.5 } as const;
+
+/** Furthest a marker's ink reaches from its centre, in CSS pixels. */
+export const MARKER_EXTENT = MARKER.arm + MARKER.outline / 2;
+
+/**
+ * Ring + crosshair centred on (x, y), drawn in CSS pixels into a context
+ * scaled to CSS pixels (see hiDpi): a dark outline under a light stroke, so
+ * it reads on any colour. It marks a point and must not hide the pixels
+ * around it, so its size does not follow the image.
+ */
+export function drawMarker(ctx: CanvasRenderingContext2D, x: number, y: number): void {
+  const { radius: r, arm } = MARKER;
   ctx.save();
   ctx.lineCap = "round";
   const path = () => {
@@ -70,11 +79,11 @@ export function drawMarker(ctx: CanvasRenderingContext2D, x: number, y: number, 
   };
   path();
   ctx.strokeStyle = "rgba(0, 0, 0, 0.85)";
-  ctx.lineWidth = 3.2 * u;
+  ctx.lineWidth = MARKER.outline;
   ctx.stroke();
   path();
   ctx.strokeStyle = "#ffffff";
-  ctx.lineWidth = 1.4 * u;
+  ctx.lineWidth = MARKER.line;
   ctx.stroke();
   ctx.restore();
 }

@@ -156,3 +156,14 @@ export function formatValue(v: number): string {
   const s = v.toPrecision(3);
   return s.includes(".") && !s.includes("e") ? s.replace(/\.?0+$/, "") : s;
 }
+
+/**
+ * One colour scale for several maps (the methods of a sample with a shared
+ * scale, or every cell of a per-class grid): the clip percentile over all of
+ * their values, and "all" drawn as "positive" only when none of them is negative.
+ */
+export function sharedScale(maps: ArrayLike<number>[], sign: SignMode, clip: number): { vmax: number; sign: SignMode } {
+  let s: SignMode = sign;
+  if (sign === "all") s = maps.some((m) => panelSign(m, "all") === "all") ? "all" : "positive";
+  return { vmax: scaleMax(maps, sign, clip), sign: s };
+}
