@@ -1,16 +1,15 @@
 """TextHeatmap: tokens coloured by their attribution."""
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-import anywidget
 import numpy as np
 import traitlets
 
 from ..attribution import Attribution
 from .._display import FLAG_CONTINUATION, FLAG_SPECIAL, token_layout  # noqa: F401  (re-exported)
 from . import _serialize as ser
+from ._base import XWidget
 from ._traits import (
     COLORMAPS,
     REDUCTIONS,
@@ -22,14 +21,10 @@ from ._traits import (
     WidgetTypeError,
     WidgetValueError,
     as_int,
-    check_in_range,
-    check_options,
     reject_result_sequence,
 )
 
 __all__ = ["TextHeatmap", "token_layout"]
-
-_ESM = ser.esm_path("text_heatmap")
 
 def _token_rows(tokens: Any, n: int, t: int) -> list[list[str]]:
     if isinstance(tokens, str) or tokens is None:
@@ -54,7 +49,7 @@ def _token_rows(tokens: Any, n: int, t: int) -> list[list[str]]:
     return [list(map(str, r)) for r in rows]
 
 
-class TextHeatmap(anywidget.AnyWidget):
+class TextHeatmap(XWidget):
     """Tokens coloured by attribution value.
 
     Parameters
@@ -90,7 +85,7 @@ class TextHeatmap(anywidget.AnyWidget):
     >>> w.token = 2                                              # doctest: +SKIP
     """
 
-    _esm = _ESM
+    _bundle = "text_heatmap"
 
     sample = Index(0, what="sample").tag(sync=True)
     token = OptionalIndex(what="token").tag(sync=True)
@@ -110,6 +105,12 @@ class TextHeatmap(anywidget.AnyWidget):
     _sample_labels = traitlets.List(traitlets.Unicode()).tag(sync=True)
 
     _OPTIONS = ("colormap", "sign", "clip_percentile", "sample", "token", "reduce", "max_bytes")
+    _RANGES = {
+        "sample": ("_n", "in [0, {last}] (the batch has {n} rows)"),
+        "token": ("_t", "in [0, {last}] ({n} tokens per row)"),
+    }
+    _OPTIONAL = frozenset({"token"})
+    _DATA_ATTRS = ("_vals", "_rows", "_layout", "_attribution")
 
     def __init__(
         self,
@@ -125,11 +126,8 @@ class TextHeatmap(anywidget.AnyWidget):
         max_bytes: int = 8 * 2**20,
         **kwargs: Any,
     ) -> None:
-        check_options(type(self).__name__, kwargs, self._OPTIONS)
+        self._check_options(kwargs)
         reject_result_sequence(attribution, "TextHeatmap", "attribution")
-        ser.require_bundle(_ESM)
-        if not isinstance(type(self)._esm, str) and isinstance(type(self)._esm, Path):
-            self._esm = _ESM.read_text(encoding="utf-8")
         Choice(REDUCTIONS, what="reduce").validate(self, reduce)
 
         if isinstance(attribution, Attribution):
@@ -166,9 +164,9 @@ class TextHeatmap(anywidget.AnyWidget):
         self._attribution = attr
 
         sample = as_int(sample, "sample")
-        self._check_sample(sample)
+        self._check_range("sample", sample)
         token = OptionalIndex(what="token").validate(self, token)
-        self._check_token(token)
+        self._check_range("token", token)
 
         labels = [str(i) for i in range(n)]
         if attr is not None and attr.target is not None and np.ndim(attr.target) == 1 and len(attr.target) == n:
@@ -201,28 +199,12 @@ class TextHeatmap(anywidget.AnyWidget):
 
     @traitlets.observe("sample")
     def _on_sample(self, change: dict) -> None:
-        if getattr(self, "_send_all", True) or change["new"] in self._values_meta.get("samples", []):
+        if getattr(self, "_send_all", True) or self._vals is None or change["new"] in self._values_meta.get("samples", []):
             return
         p = self._payload(change["new"])
         with self.hold_sync():
             for k, v in p.items():
                 setattr(self, k, v)
-
-    def _check_sample(self, s: int) -> None:
-        check_in_range(s, getattr(self, "_n", None), "sample", "in [0, {last}] (the batch has {n} rows)")
-
-    def _check_token(self, tok: Any) -> None:
-        check_in_range(tok, getattr(self, "_t", None), "token", "in [0, {last}] ({n} tokens per row)", optional=True)
-
-    @traitlets.validate("sample")
-    def _valid_sample(self, proposal: dict) -> int:
-        self._check_sample(proposal["value"])
-        return proposal["value"]
-
-    @traitlets.validate("token")
-    def _valid_token(self, proposal: dict) -> Any:
-        self._check_token(proposal["value"])
-        return proposal["value"]
 
     @property
     def tokens(self) -> list[list[str]]:
