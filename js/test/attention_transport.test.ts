@@ -37,7 +37,7 @@ describe("HeadTransport", () => {
     t.onCustom({ type: "error", id: id01, message: "no" });
     expect(t.isPending("attention|0|0|1")).toBe(false);
     t.request([r(0, 0), r(0, 1)]);
-    expect(m.sent.at(-1).requests.map((x: any) => x.head)).toEqual([1]);
+    expect(m.sent[m.sent.length - 1].requests.map((x: any) => x.head)).toEqual([1]);
     expect(t.label()).toBe("0/0/1/16");
   });
 

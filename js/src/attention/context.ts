@@ -47,6 +47,9 @@ const CSS = `
 .xw-attention-view canvas.xw-matrix { cursor: crosshair; touch-action: none; display: block; outline: none; image-rendering: auto; }
 .xw-attention-view canvas.xw-matrix.xw-dragging { cursor: grabbing; }
 .xw-attention-view canvas.xw-overview { cursor: pointer; display: block; }
+.xw-attention-view .xw-overview-pane { overflow-x: auto; }
+.xw-attention-view .xw-tools { display: inline-flex; align-items: center; gap: 6px; margin-left: auto; }
+.xw-attention-view .xw-control .xw-value { margin-left: -2px; }
 .xw-attention-view canvas.xw-image { cursor: crosshair; display: block; border-radius: 3px; }
 .xw-attention-view .xw-loading-note { color: var(--xw-fg2); font-size: 0.92em; }
 .xw-attention-view input.xw-search { font: inherit; color: var(--xw-fg); background: var(--xw-bg); border: 1px solid var(--xw-border);

@@ -24,7 +24,12 @@ import {
   type View,
 } from "../lib/zoom";
 import { LABEL_FONT, colors, dpr, type ViewContext } from "./context";
+import { cellText, inkOn, matchInk } from "./labels";
 import { checker, isMasked } from "./state";
+
+/** Cells at least this large (CSS px) show their weight. */
+const CELL_TEXT_W = 26;
+const CELL_TEXT_H = 14;
 
 export class MatrixView {
   readonly pane: HTMLDivElement;
@@ -164,11 +169,12 @@ export class MatrixView {
     ctx.lineWidth = 1;
     ctx.strokeRect(margin.left - 0.5, margin.top - 0.5, grid.w + 1, grid.h + 1);
 
-    // pinned query row, hovered cell
     ctx.save();
     ctx.beginPath();
     ctx.rect(margin.left, margin.top, grid.w, grid.h);
     ctx.clip();
+    if (cx >= CELL_TEXT_W && cy >= CELL_TEXT_H) this.drawCellValues(ctx, col.font);
+    // pinned query row, hovered cell
     const tok = state.token();
     if (tok !== null && tok < d.nq) {
       const [, y] = cellToPx(grid, view, 0, tok);
@@ -201,11 +207,12 @@ export class MatrixView {
     const ks = thinnedLabels(klo, khi, labelStep(cx, LABEL_FONT + 2), keepK.slice(0, 50));
     const measure = (s: string) => ctx.measureText(s).width;
     const matchSet = new Set(matches);
+    const mInk = matchInk(col.bg);
     ctx.textAlign = "right";
     for (const q of qs) {
       const [, y] = cellToPx(grid, view, 0, q + 0.5);
       const hl = (hoverCell && hoverCell[1] === q) || q === tok;
-      ctx.fillStyle = matchSet.has(q) ? "#d9822b" : hl ? col.fg : col.fg2;
+      ctx.fillStyle = matchSet.has(q) ? mInk : hl ? col.fg : col.fg2;
       ctx.font = `${hl ? "600 " : ""}${LABEL_FONT}px ${col.font}`;
       ctx.fillText(fitText(qt[q] ?? String(q), margin.left - 8, measure), margin.left - 4, margin.top + y);
     }
@@ -216,7 +223,7 @@ export class MatrixView {
     for (const kk of ks) {
       const [x] = cellToPx(grid, view, kk + 0.5, 0);
       const hl = hoverCell && hoverCell[0] === kk;
-      ctx.fillStyle = matchSet.has(kk) ? "#d9822b" : hl ? col.fg : col.fg2;
+      ctx.fillStyle = matchSet.has(kk) ? mInk : hl ? col.fg : col.fg2;
       ctx.font = `${hl ? "600 " : ""}${LABEL_FONT}px ${col.font}`;
       ctx.fillText(fitText(kt[kk] ?? String(kk), margin.top - 8, measure), 0, x);
     }
@@ -232,6 +239,36 @@ export class MatrixView {
     if (bctx) {
       bctx.clearRect(0, 0, bw + margin.left, 30);
       drawColorbar(bctx, margin.left, 2, bw, state.colormap(), "absolute", state.vmax, { color: col.fg2, border: col.border, font: `11px ${col.font}` }, "weight");
+    }
+  }
+
+  /** Each visible cell's weight, in black or white by the cell's colour (zoomed in, or few tokens). */
+  private drawCellValues(ctx: CanvasRenderingContext2D, font: string): void {
+    const { state } = this.ctx;
+    const d = state.current;
+    if (!d) return;
+    const { grid, view, margin } = this;
+    const [cx, cy] = cellSize(grid, view);
+    const [qlo, qhi] = visibleRange(grid, view, "y");
+    const [klo, khi] = visibleRange(grid, view, "x");
+    if ((qhi - qlo) * (khi - klo) > 4096) return;
+    const m = state.mask();
+    const lt = lut(state.colormap());
+    const size = Math.min(11, Math.floor(cy * 0.6));
+    ctx.font = `${size}px ${font}`;
+    ctx.textAlign = "center";
+    ctx.textBaseline = "middle";
+    for (let q = qlo; q < qhi; q++) {
+      for (let k = klo; k < khi; k++) {
+        if (isMasked(m, q * d.nk + k)) continue;
+        const v = state.value(q, k);
+        const text = cellText(v);
+        if (ctx.measureText(text).width > cx - 4) continue;
+        const i = 3 * Math.round(Math.min(1, Math.max(0, v / state.vmax)) * 255);
+        ctx.fillStyle = inkOn([lt[i], lt[i + 1], lt[i + 2]]);
+        const [x, y] = cellToPx(grid, view, k + 0.5, q + 0.5);
+        ctx.fillText(text, margin.left + x, margin.top + y);
+      }
     }
   }
 

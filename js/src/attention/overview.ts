@@ -9,6 +9,7 @@ import { asBytes, type ArrayMeta } from "../lib/decode";
 import { h } from "../lib/dom";
 import { fitText } from "../lib/zoom";
 import type { Colors, ViewContext } from "./context";
+import { layerLabel } from "./labels";
 
 interface Geometry {
   left: number;
@@ -82,11 +83,14 @@ export class OverviewView {
     if (!this.thumbs || !meta?.shape || !s) return;
     const [L, C, tq, tk] = meta.shape;
     const avail = Math.max(300, (root.clientWidth || 800) - 24 - (this.ctx.imageShown() ? 300 : 0));
-    const left = 64;
+    const probe = this.canvas.getContext("2d");
+    if (probe) probe.font = `10px ${col.font}`;
+    const left = Math.ceil(Math.max(28, (probe ? probe.measureText(layerLabel(L - 1)).width : 24) + 12));
     const top = 18;
     const gap = 2;
     const cs = Math.max(12, Math.min(32, Math.floor((avail - left) / C) - gap));
     this.geom = { left, top, cs, gap, rows: L, cols: C };
+    this.canvas.setAttribute("data-xw-geom", JSON.stringify(this.geom)); // tests click cells by it
     const W = left + C * (cs + gap) + 4;
     const H = top + L * (cs + gap) + 4;
     const ctx = hiDpi(this.canvas, W, H);
@@ -109,7 +113,7 @@ export class OverviewView {
     const lstep = cs < 14 ? 2 : 1;
     for (let l = 0; l < L; l += lstep) {
       ctx.fillStyle = col.fg2;
-      ctx.fillText(fitText(s.layer_names[l] ?? String(l), left - 8, measure), left - 6, top + l * (cs + gap) + cs / 2);
+      ctx.fillText(fitText(layerLabel(l), left - 8, measure), left - 6, top + l * (cs + gap) + cs / 2);
     }
     const layer = state.layer();
     const head = state.head();
@@ -138,7 +142,7 @@ export class OverviewView {
       if (!c) return tooltip.hide();
       const s = state.src();
       const nm = s?.layer_names[c[0]];
-      tooltip.show(e.clientX, e.clientY, [["layer", `${c[0]}${nm && nm !== String(c[0]) ? ` · ${nm}` : ""}`], ["head", c[1] < 0 ? "mean" : String(c[1])]], "click to select");
+      tooltip.show(e.clientX, e.clientY, [["layer", `${layerLabel(c[0])}${nm && nm !== String(c[0]) ? ` · ${nm}` : ""}`], ["head", c[1] < 0 ? "mean" : String(c[1])]], "click to select");
     }, on);
     this.canvas.addEventListener("mouseleave", () => tooltip.hide(), on);
     this.canvas.addEventListener("click", (e) => {

@@ -14,7 +14,8 @@ import { isMasked, type Focus } from "./state";
 
 export const ROW = 20; // token row height
 export const WINDOW = 256; // tokens shown at once
-const LINES_W = 200;
+const LINES_W = 200; // widest the lines between the columns get
+const LINES_MIN = 72;
 
 /** The [lo, hi) window of `n` tokens shown around `anchor`. */
 export function tokenWindow(n: number, anchor: number | null, size = WINDOW): [number, number] {
@@ -34,6 +35,7 @@ export class TokensView {
   private built = "";
   private builtFrom: [string[], string[]] | null = null;
   private range: { q: [number, number]; k: [number, number] } = { q: [0, 0], k: [0, 0] };
+  private linesW = LINES_W;
 
   constructor(private ctx: ViewContext) {
     this.pane = h("div", { class: "xw-pane xw-tokens-pane" });
@@ -85,13 +87,27 @@ export class TokensView {
     };
     fill(this.leftCol, qt, q, "q");
     fill(this.rightCol, kt, k, "k");
-    const n = Math.max(q[1] - q[0], k[1] - k[0]);
     this.note.textContent =
       qt.length > WINDOW || kt.length > WINDOW
         ? `Showing tokens ${q[0]}–${q[1] - 1} of ${qt.length}: pin a token (matrix view) or search to move the window.`
         : "Hover a token to see its lines; click a query token (left) to pin it.";
-    const ctx = hiDpi(this.lines, LINES_W, n * ROW);
-    if (ctx) ctx.clearRect(0, 0, LINES_W, n * ROW);
+    this.fitLines(true);
+  }
+
+  /**
+   * The lines take what the two token columns leave of the output width
+   * (narrow outputs: less than LINES_W), so the view never overflows.
+   */
+  private fitLines(force: boolean): void {
+    const [q0, q1] = this.range.q;
+    const [k0, k1] = this.range.k;
+    const n = Math.max(q1 - q0, k1 - k0);
+    const avail = (this.ctx.root.clientWidth || 800) - 24 - 10;
+    const w = Math.max(LINES_MIN, Math.min(LINES_W, avail - this.leftCol.offsetWidth - this.rightCol.offsetWidth));
+    if (!force && w === this.linesW && this.lines.height === Math.round(n * ROW * dpr())) return;
+    this.linesW = w;
+    const ctx = hiDpi(this.lines, w, n * ROW);
+    if (ctx) ctx.clearRect(0, 0, w, n * ROW);
   }
 
   draw(col: Colors): void {
@@ -105,7 +121,8 @@ export class TokensView {
     const [q0, q1] = this.range.q;
     const [k0, k1] = this.range.k;
     const n = Math.max(q1 - q0, k1 - k0);
-    const W = LINES_W;
+    this.fitLines(false);
+    const W = this.linesW;
     const ctx = this.lines.getContext("2d");
     if (!ctx) return;
     ctx.setTransform(dpr(), 0, 0, dpr(), 0, 0);
@@ -197,14 +214,15 @@ export class TokensView {
     const colW = 150;
     const k = dpr();
     const c = document.createElement("canvas");
-    c.width = (2 * colW + LINES_W) * k;
+    const W = this.linesW;
+    c.width = (2 * colW + W) * k;
     c.height = n * ROW * k;
     const ctx = c.getContext("2d");
     if (!ctx) return c;
     ctx.scale(k, k);
     ctx.fillStyle = col.bg;
-    ctx.fillRect(0, 0, 2 * colW + LINES_W, n * ROW);
-    ctx.drawImage(this.lines, colW, 0, LINES_W, n * ROW);
+    ctx.fillRect(0, 0, 2 * colW + W, n * ROW);
+    ctx.drawImage(this.lines, colW, 0, W, n * ROW);
     ctx.font = `${LABEL_FONT + 1}px ${col.font}`;
     ctx.textBaseline = "middle";
     ctx.fillStyle = col.fg;
@@ -212,7 +230,7 @@ export class TokensView {
     ctx.textAlign = "right";
     state.queryTokens().slice(q0, q1).forEach((t, i) => ctx.fillText(fitText(t, colW - 8, measure), colW - 4, (i + 0.5) * ROW));
     ctx.textAlign = "left";
-    state.keyTokens().slice(k0, k1).forEach((t, i) => ctx.fillText(fitText(t, colW - 8, measure), colW + LINES_W + 4, (i + 0.5) * ROW));
+    state.keyTokens().slice(k0, k1).forEach((t, i) => ctx.fillText(fitText(t, colW - 8, measure), colW + W + 4, (i + 0.5) * ROW));
     return c;
   }
 }

@@ -29,8 +29,8 @@ export class Toolbar {
   constructor(private ctx: ViewContext, private hooks: ToolbarHooks) {
     const { state } = ctx;
     const sources = state.sources();
+    // select() hides a select with one option (and its label): one source offers no choice
     this.sourceSel = select("xw-source", sources.map((s) => [s.name, s.name] as [string, string]), state.source());
-    this.sourceSel.disabled = sources.length < 2;
     this.viewSel = select("xw-view", [["matrix", "matrix"], ["tokens", "tokens"], ["overview", "overview"]], state.view());
     const n = state.nSamples();
     this.sampleSel = n > 1 ? select("xw-sample", Array.from({ length: n }, (_, i) => String(i)), String(state.sample())) : null;
@@ -40,17 +40,18 @@ export class Toolbar {
     this.headVal = h("span", { class: "xw-value" });
     this.search = h("input", { class: "xw-search", attrs: { type: "search", placeholder: "find token…", "aria-label": "Find token" } });
     this.download = h("button", { class: "xw-download", text: "⤓ PNG", title: "Download the view as PNG", attrs: { type: "button" } });
+    // a slider and its value wrap as one; search and PNG too, so the button never sits alone on a line
+    const layer = labelled("Layer", this.layerIn);
+    layer.append(this.layerVal);
+    const head = labelled("Head", this.headIn);
+    head.append(this.headVal);
     this.el = h("div", { class: "xw-toolbar" }, [
       labelled("Source", this.sourceSel),
       labelled("View", this.viewSel),
       this.sampleSel ? labelled("Sample", this.sampleSel) : null,
-      labelled("Layer", this.layerIn),
-      this.layerVal,
-      labelled("Head", this.headIn),
-      this.headVal,
-      this.search,
-      h("span", { class: "xw-spacer" }),
-      this.download,
+      layer,
+      head,
+      h("span", { class: "xw-tools" }, [this.search, this.download]),
     ]);
     this.status = h("div", { class: "xw-status" });
     this.listen();
@@ -66,9 +67,10 @@ export class Toolbar {
     this.layerIn.max = String(Math.max(0, s.layers - 1));
     this.layerIn.disabled = s.layers < 2;
     this.layerIn.value = String(layer);
+    // the index only: module names are long and alike (the status line and the title carry the name)
     const name = s.layer_names[layer];
-    this.layerVal.textContent = name !== undefined && name !== String(layer) ? `${layer} · ${name}` : String(layer);
-    this.layerVal.title = name ?? "";
+    this.layerVal.textContent = String(layer);
+    this.layerVal.title = name !== undefined && name !== String(layer) ? name : "";
     this.headIn.max = String(Math.max(0, s.heads - 1));
     this.headIn.disabled = s.heads < 2;
     this.headIn.value = String(head);
