@@ -4,7 +4,7 @@
  * Two layouts:
  * - methods: one panel per method for the current sample, flowing into as
  *   many columns as the output's width allows;
- * - class grid (`grid` trait, a target="all" attribution): rows are samples,
+ * - class grid (`_grid`, a target="all" attribution): rows are samples,
  *   columns classes, one colour scale for the whole grid.
  *
  * Each panel is an image-sized canvas (the composited overlay, scaled up with
@@ -87,7 +87,7 @@ function render({ model, el }: RenderProps): () => void {
   const root = h("div", { class: "xw-root xw-heatmap-overlay" });
   el.appendChild(root);
 
-  const grid = Boolean(model.get("grid"));
+  const grid = Boolean(model.get("_grid"));
   if (grid) root.classList.add("xw-class-grid");
 
   // ---------------------------------------------------------------- controls
@@ -119,7 +119,7 @@ function render({ model, el }: RenderProps): () => void {
   const shared = h("input", { class: "xw-shared", title: "One colour scale for all methods", attrs: { type: "checkbox" } });
   const download = h("button", { class: "xw-download", text: "⤓ PNG", title: "Download the panels as PNG", attrs: { type: "button" } });
 
-  const nColumns = (model.get("methods") || []).length;
+  const nColumns = (model.get("_columns") || []).length;
   const toolbar = h("div", { class: "xw-toolbar" }, [
     sampleSel ? labelled("Sample", sampleSel) : null,
     labelled("Opacity", opacity),
@@ -157,7 +157,7 @@ function render({ model, el }: RenderProps): () => void {
   function current(): Data | null {
     const [H, W] = pair(model.get("image_shape"), [0, 0]);
     const [hh, ww] = pair(model.get("display_shape"), [0, 0]);
-    const columns: string[] = model.get("methods") || [];
+    const columns: string[] = model.get("_columns") || [];
     const imeta: ArrayMeta | null = model.get("_image_meta");
     const mmeta: ArrayMeta | null = model.get("_maps_meta");
     if (!mmeta || !hh || !ww || !columns.length) return null;
@@ -565,7 +565,7 @@ function render({ model, el }: RenderProps): () => void {
   const unlisten = listen(
     model,
     ["opacity", "colormap", "sign", "clip_percentile", "shared_scale", "sample", "_image", "_maps", "_maps_meta", "_image_meta",
-      "methods", "display_shape", "image_shape", "_captions", "_note"],
+      "_columns", "display_shape", "image_shape", "_captions", "_note"],
     draw,
   );
   const onSelected = () => {

@@ -252,3 +252,122 @@ def test_close_releases_data_and_payload():
     assert w._imgs is None and w._maps_full is None and w._attributions is None
     assert w._maps == b"" and w._image == b""
     w.sample = 1  # no payload to rebuild: nothing happens, no error
+
+
+# ------------------------------------------------------------------ per-class grid
+def all_attr(n=2, k=4, c=3, h=16, w=20, seed=2, names=None, outputs=True):
+    shape = (n, k, c, h, w) if c else (n, k, h, w)
+    v = rng(seed).normal(size=shape)
+    out = rng(seed + 1).normal(size=(n, k)) if outputs else None
+    return xw.Attribution(values=v, target=np.arange(k), outputs=out, method="ig", params={"target": "all"},
+                          output_names=names)
+
+
+def test_target_all_draws_a_class_grid_with_each_class_values():
+    names = ["cat", "dog", "tabby", "Egyptian cat"]
+    a = all_attr(names=names)
+    w = HeatmapOverlay(img(), a)
+    assert w._grid and w.classes == names and w._columns == names and w.methods == ["ig"]
+    assert w.shared_scale is True
+    got = maps_of(w)
+    assert got.shape == (2, 4, 16, 20)
+    for j in range(4):  # each column is that class's map, channel-summed
+        np.testing.assert_allclose(got[:, j], a.values[:, j].sum(1), rtol=1e-6, atol=1e-6)
+    # scores: one caption per sample and class, from outputs[i, k]
+    assert w._captions[1][3] == f"score {a.outputs[1, 3]:.2f}"
+    assert repr(w) == "HeatmapOverlay(method='ig', classes=['cat', 'dog', 'tabby', 'Egyptian cat'], samples=2, image=16x20)"
+
+
+def test_classes_pick_and_order_columns_by_name_or_index():
+    names = ["cat", "dog", "tabby", "Egyptian cat"]
+    a = all_attr(c=0, names=names)  # (N, K, H, W)
+    w = HeatmapOverlay(img(), a, classes=["Egyptian cat", 0])
+    assert w.classes == ["Egyptian cat", "cat"]
+    got = maps_of(w)
+    np.testing.assert_allclose(got[:, 0], a.values[:, 3], rtol=1e-6)
+    np.testing.assert_allclose(got[:, 1], a.values[:, 0], rtol=1e-6)
+    # values_at per class, at an original pixel
+    w.sample = 1
+    w.selected = (5, 7)
+    assert w.values_at() == pytest.approx({"Egyptian cat": a.values[1, 3, 5, 7], "cat": a.values[1, 0, 5, 7]})
+    assert w.values_at(2, 3, sample=0)["cat"] == pytest.approx(a.values[0, 0, 2, 3])
+    # without names: "class k" titles; numpy index arrays work too
+    w2 = HeatmapOverlay(img(), all_attr(c=0), classes=np.array([2, 1]))
+    assert w2.classes == ["class 2", "class 1"]
+
+
+def test_many_outputs_default_to_the_top_classes_and_say_so():
+    k = 30
+    a = all_attr(k=k, c=0, h=8, w=8)
+    a.outputs[:, 17] += 100  # clearly the top class on average
+    a.outputs[:, 4] += 50
+    w = HeatmapOverlay(img(2, 8, 8), a)
+    assert len(w.classes) == 5 and w.classes[:2] == ["class 17", "class 4"]
+    expected = list(np.argsort(-a.outputs.mean(0), kind="stable")[:5])
+    assert w.classes == [f"class {j}" for j in expected]
+    assert "5 classes with the highest mean score of 30" in w._note and "classes=[...]" in w._note
+    assert HeatmapOverlay(img(2, 8, 8), all_attr(k=4, c=0, h=8, w=8))._note == ""
+
+
+def test_grid_from_a_real_kernel_matches_the_closed_form():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 6 * 6, 3))
+    x = torch.rand(2, 3, 6, 6)
+    names = ["cat", "dog", "bird"]
+    a = xw.integrated_gradients(model, x, target="all", output_names=names)
+    w = HeatmapOverlay(x, a, classes=["bird", "cat"])
+    wt = model[1].weight.detach().numpy().reshape(3, 3, 6, 6)
+    got = maps_of(w)
+    for j, k in enumerate([2, 0]):  # IG of a linear model from a zero baseline: w * x
+        np.testing.assert_allclose(got[:, j], (wt[k] * x.numpy()).sum(1), rtol=1e-4, atol=1e-6)
+    scores = model(x).detach().numpy()
+    for i in range(2):
+        shown = [float(c.removeprefix("score ")) for c in w._captions[i]]
+        assert shown == pytest.approx([scores[i, 2], scores[i, 0]], rel=0.01, abs=0.005)
+
+
+@pytest.mark.parametrize(
+    "kwargs,exc,msg",
+    [
+        ({"classes": ["Egyptain cat"]}, ValueError, r"unknown class name 'Egyptain cat'.*close matches: \['Egyptian cat'"),
+        ({"classes": ["cat", 0]}, ValueError, r"lists output 0 twice \(classes\[0\] = 'cat' and classes\[1\] = 0\)"),
+        ({"classes": [7]}, ValueError, r"classes\[0\] = 7 \(output 7\) is not among the attribution's 4 outputs 0..3"),
+        ({"classes": []}, ValueError, "classes is empty"),
+        ({"classes": "cat"}, TypeError, r"classes must be a list.*classes=\['cat'\]"),
+        ({"classes": [True]}, TypeError, "must be an integer"),
+        ({"classes": [1.5]}, TypeError, "must be an integer"),
+        ({"shared_scale": False}, ValueError, "one colour scale"),
+    ],
+)
+def test_classes_errors(kwargs, exc, msg):
+    a = all_attr(c=0, names=["cat", "dog", "tabby", "Egyptian cat"])
+    with pytest.raises(exc, match=msg):
+        HeatmapOverlay(img(), a, **kwargs)
+
+
+def test_classes_need_an_output_axis_and_one_attribution():
+    with pytest.raises(ValueError, match=r"target='all'.*one target per row \(values \(2, 3, 16, 20\)\)"):
+        HeatmapOverlay(img(), attr(), classes=[0])
+    with pytest.raises(ValueError, match="has no output_names; give output indices"):
+        HeatmapOverlay(img(), all_attr(c=0), classes=["cat"])
+    with pytest.raises(ValueError, match="explains every output .*show it alone"):
+        HeatmapOverlay(img(), {"all": all_attr(c=0), "ig": attr()})
+    with pytest.raises(ValueError, match="classes= draws the per-class grid of one attribution"):
+        HeatmapOverlay(img(), {"a": all_attr(c=0), "b": all_attr(c=0)}, classes=[0])
+    w = HeatmapOverlay(img(), all_attr(c=0))
+    with pytest.raises(ValueError, match="shared_scale must stay True"):
+        w.shared_scale = False
+
+
+def test_classes_checked_before_any_work(monkeypatch):
+    from xai_widgets.widgets import heatmap_overlay as mod
+
+    def boom(*a, **k):
+        raise AssertionError("images were prepared before classes= was checked")
+
+    monkeypatch.setattr(mod, "as_images", boom)
+    monkeypatch.setattr(mod, "reduce_map", boom)
+    with pytest.raises(ValueError, match="unknown class name"):
+        HeatmapOverlay(img(), all_attr(c=0, names=["a", "b", "c", "d"]), classes=["zebra"])
+    with pytest.raises(TypeError, match="classes must be a list"):
+        HeatmapOverlay(img(), all_attr(c=0), classes=3)

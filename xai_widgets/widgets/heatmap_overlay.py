@@ -1,6 +1,7 @@
 """HeatmapOverlay: attribution maps over images, one panel per method."""
 from __future__ import annotations
 
+import difflib
 from typing import Any, Mapping
 
 import numpy as np
@@ -89,6 +90,114 @@ def _method_labels(attrs: list[Attribution], n: int) -> tuple[list[str], list[li
     return labels, captions
 
 
+#: a target="all" attribution with more outputs than this shows its top classes unless classes= picks them
+_MAX_DEFAULT_CLASSES = 10
+_TOP_CLASSES = 5
+
+
+def _is_all(a: Attribution) -> bool:
+    return a.params.get("target") == "all"
+
+
+def _check_classes_arg(classes: Any) -> list | None:
+    """The ``classes`` option as a list of names/indices (types only; meaning is checked against the attribution)."""
+    if classes is None:
+        return None
+    if isinstance(classes, (str, bytes)) or not isinstance(classes, (list, tuple, np.ndarray)):
+        hint = f"; for one class write classes=[{classes!r}]" if isinstance(classes, (str, int, np.integer)) else ""
+        raise WidgetTypeError(
+            f"classes must be a list of class names or output indices, got {type(classes).__name__}{hint}"
+        )
+    items = list(np.asarray(classes).tolist()) if isinstance(classes, np.ndarray) else list(classes)
+    if not items:
+        raise WidgetValueError("classes is empty; expected at least one class name or output index")
+    out = []
+    for c in items:
+        if isinstance(c, str):
+            out.append(c)
+        else:
+            out.append(as_int(c, f"classes[{len(out)}]"))
+    return out
+
+
+def _resolve_classes(a: Attribution, classes: list | None) -> tuple[list[int], list[str], str]:
+    """Columns of a target="all" attribution to draw: (positions on the output axis, titles, note).
+
+    Names are looked up in ``output_names`` (unknown ones: close matches in the
+    message); integers are output indices. Without ``classes`` every output is
+    shown when there are few, else the top ones by mean score, which the note says.
+    """
+    v = a.values
+    if v.ndim < 4:
+        raise WidgetValueError(
+            f"attribution {a.method!r} explains every output (target='all') but its values {v.shape} are not "
+            "image maps; expected (N, K, H, W) or (N, K, C, H, W)"
+        )
+    k = v.shape[1]
+    t = np.ravel(a.target) if a.target is not None else np.arange(k)
+    targets = [int(x) for x in t] if t.size == k else list(range(k))
+    names = a.output_names
+    note = ""
+    if classes is None:
+        pos = list(range(k))
+        if k > _MAX_DEFAULT_CLASSES:
+            out = None if a.outputs is None else np.asarray(a.outputs, dtype=np.float64)
+            if out is not None and out.ndim == 2 and out.shape[1] == k:
+                pos = [int(j) for j in np.argsort(-out.mean(axis=0), kind="stable")[:_TOP_CLASSES]]
+                note = (f"Showing the {_TOP_CLASSES} classes with the highest mean score of {k}; "
+                        "pick others with classes=[...].")
+            else:
+                pos = pos[:_TOP_CLASSES]
+                note = f"Showing the first {_TOP_CLASSES} of {k} classes; pick others with classes=[...]."
+    else:
+        pos = []
+        for i, c in enumerate(classes):
+            if isinstance(c, str):
+                if names is None:
+                    raise WidgetValueError(
+                        f"classes[{i}] is the name {c!r} but the attribution has no output_names; "
+                        f"give output indices (0..{max(targets)}) or compute it with output_names=[...]"
+                    )
+                if c not in names:
+                    close = difflib.get_close_matches(c, names, n=5, cutoff=0.5)
+                    hint = f"; close matches: {close}" if close else ""
+                    raise WidgetValueError(f"unknown class name {c!r} in classes{hint}")
+                idx = names.index(c)
+            else:
+                idx = c
+            if idx not in targets:
+                raise WidgetValueError(
+                    f"classes[{i}] = {c!r} (output {idx}) is not among the attribution's {k} outputs "
+                    f"{targets[0]}..{targets[-1]}" if targets == list(range(targets[0], targets[0] + k)) else
+                    f"classes[{i}] = {c!r} (output {idx}) is not among the attribution's outputs {targets}"
+                )
+            pos.append(targets.index(idx))
+        seen: dict[int, int] = {}
+        for i, p in enumerate(pos):
+            if p in seen:
+                raise WidgetValueError(
+                    f"classes lists output {targets[p]} twice (classes[{seen[p]}] = {classes[seen[p]]!r} and "
+                    f"classes[{i}] = {classes[i]!r}); each class is one column"
+                )
+            seen[p] = i
+    titles = []
+    for p in pos:
+        o = targets[p]
+        titles.append(names[o] if names is not None and 0 <= o < len(names) else f"class {o}")
+    if len(set(titles)) < len(titles):  # duplicate names in output_names: tell the columns apart
+        titles = [f"{ttl} ({targets[p]})" for ttl, p in zip(titles, pos)]
+    return pos, titles, note
+
+
+def _grid_captions(a: Attribution, pos: list[int], n: int) -> list[list[str]]:
+    """Per sample, per class column: the model's score for that class ("" when unknown)."""
+    out = None if a.outputs is None else np.asarray(a.outputs, dtype=np.float64)
+    k = a.values.shape[1]
+    if out is None or out.shape != (n, k):
+        return [["" for _ in pos] for _ in range(n)]
+    return [[f"score {format_score(out[i, p])}" for p in pos] for i in range(n)]
+
+
 class HeatmapOverlay(XWidget):
     """Attribution heatmaps composited over their images.
 
@@ -104,7 +213,15 @@ class HeatmapOverlay(XWidget):
         their names. Values ``(N, C, H, W)`` are reduced over channels
         (``reduce``), ``(N, H, W)`` used as is; a coarser map (e.g. a raw
         Grad-CAM grid) is bilinearly upsampled; any other size is an error.
-    opacity : float in [0, 1], default 0.6
+        An attribution computed with ``target="all"`` (values ``(N, K, H, W)``
+        or ``(N, K, C, H, W)``) is drawn as a per-class grid: rows are the
+        samples, columns the classes (titled by ``output_names``, each cell
+        with the model's score), on one shared colour scale.
+    classes : list of str or int, optional
+        The classes (names from ``output_names``, or output indices) a
+        ``target="all"`` attribution shows as grid columns, in this order.
+        Default: every class when there are at most 10, else the 5 with the
+        highest mean score (the view says so). : float in [0, 1], default 0.6
         Overlay opacity. Diverging colormaps blend in proportion to |value|
         (zero stays transparent); sequential ones blend uniformly.
     colormap : str, optional
@@ -115,8 +232,9 @@ class HeatmapOverlay(XWidget):
     sign : "all" | "positive" | "negative" | "absolute"
     clip_percentile : float in (0, 100], default 99.5
         The colour scale ends at this percentile of |values| (outliers saturate).
-    shared_scale : bool, default False
-        One colour scale for all methods (True) or one per map (False).
+    shared_scale : bool, optional
+        One colour scale for all methods (True) or one per map (False, the
+        default). A per-class grid always uses one scale.
     sample : int
         The batch row shown (a selector appears when N > 1).
     selected : (row, col) or None
@@ -148,6 +266,8 @@ class HeatmapOverlay(XWidget):
     >>> w.selected = (120, 90)                                   # doctest: +SKIP
     >>> w.values_at()                                            # doctest: +SKIP
     {'IG': ..., 'Grad-CAM': ...}
+    >>> every = xw.integrated_gradients(model, x, target="all")  # doctest: +SKIP
+    >>> xw.HeatmapOverlay(image, every, classes=["tabby", "Egyptian cat"])  # doctest: +SKIP
     """
 
     _bundle = "heatmap_overlay"
@@ -176,10 +296,14 @@ class HeatmapOverlay(XWidget):
     _sample_labels = traitlets.List(traitlets.Unicode()).tag(sync=True)
     # per sample, per panel: the class explained and its score ("" when unknown)
     _captions = traitlets.List(traitlets.List(traitlets.Unicode())).tag(sync=True)
+    # panel column titles: the methods, or the classes of a per-class grid
+    _columns = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    _grid = traitlets.Bool(False).tag(sync=True)
+    _note = traitlets.Unicode("").tag(sync=True)
 
     _OPTIONS = (
         "opacity", "colormap", "sign", "clip_percentile", "shared_scale", "sample", "selected",
-        "reduce", "max_size", "max_bytes", "dtype",
+        "reduce", "max_size", "max_bytes", "dtype", "classes",
     )
     _RANGES = {"sample": ("_n", "in [0, {last}] (the batch has {n} rows)")}
     _DATA_ATTRS = ("_imgs", "_maps_full", "_attributions")
@@ -193,16 +317,18 @@ class HeatmapOverlay(XWidget):
         colormap: str | None = None,
         sign: str = "all",
         clip_percentile: float = 99.5,
-        shared_scale: bool = False,
+        shared_scale: bool | None = None,
         sample: int = 0,
         selected: Any = None,
         reduce: str = "sum",
         max_size: int = 512,
         max_bytes: int = 16 * 2**20,
         dtype: str = "float32",
+        classes: Any = None,
         **kwargs: Any,
     ) -> None:
         self._check_options(kwargs)
+        classes = _check_classes_arg(classes)
         reject_result_sequence(
             attributions, "HeatmapOverlay", "attributions",
             several="pass a dict {name: Attribution}, e.g. {'IG': a, 'Grad-CAM': b}",
@@ -234,6 +360,41 @@ class HeatmapOverlay(XWidget):
             items = [(a.method, a)]
         self._attributions = dict(items)
 
+        # a target="all" attribution (or classes=) makes a per-class grid; settle its columns before any work
+        grid = classes is not None or any(_is_all(a) for _, a in items)
+        self._is_grid = grid
+        if grid:
+            if len(items) > 1:
+                which = [k for k, a in items if _is_all(a)]
+                if classes is not None:
+                    raise WidgetValueError(
+                        f"classes= draws the per-class grid of one attribution; got {len(items)} "
+                        f"({[k for k, _ in items]}): pass one Attribution computed with target='all'"
+                    )
+                raise WidgetValueError(
+                    f"attribution {which[0]!r} explains every output (target='all'): show it alone "
+                    "(HeatmapOverlay(image, attribution) draws a grid of its classes), or give every "
+                    "method one target per row"
+                )
+            name0, a0 = items[0]
+            if not _is_all(a0):
+                raise WidgetValueError(
+                    f"classes= picks columns of an attribution with an output axis, computed with target='all' "
+                    f"(values (N, K, H, W)); attribution {name0!r} explains one target per row (values "
+                    f"{a0.values.shape}): compute it with target='all' to compare classes"
+                )
+            pos, columns, note = _resolve_classes(a0, classes)
+            if shared_scale is False:
+                raise WidgetValueError(
+                    "shared_scale=False: a per-class grid draws every class on one colour scale, so values "
+                    "compare across the grid; leave shared_scale unset"
+                )
+            shared_scale = True
+        else:
+            columns, note = [k for k, _ in items], ""
+            shared_scale = False if shared_scale is None else shared_scale
+        self._columns_pos = pos if grid else None
+
         if image is None:
             image = items[0][1].data
             if image is None:
@@ -241,13 +402,19 @@ class HeatmapOverlay(XWidget):
         imgs = as_images(image)
         n, H, W = imgs.shape[:3]
 
-        maps = []
+        sources = []  # (what, values) per column
         for name, a in items:
             what = f"attribution {name!r}"
             if len(a) != n:
                 raise WidgetValueError(f"{what} has {len(a)} rows but the image batch has {n}")
-            ser.check_finite(a.values, f"{what} values")
-            m = reduce_map(a.values, (H, W), reduce, what)
+            if grid:
+                sources += [(f"{what} class {c!r}", a.values[:, p]) for p, c in zip(pos, columns)]
+            else:
+                sources.append((what, a.values))
+        maps = []
+        for what, values in sources:
+            ser.check_finite(values, f"{what} values")
+            m = reduce_map(values, (H, W), reduce, what)
             h0, w0 = m.shape[1:]
             if (h0, w0) != (H, W) and not (h0 <= H and w0 <= W):
                 raise WidgetValueError(
@@ -268,7 +435,11 @@ class HeatmapOverlay(XWidget):
             signed = any(bool((m < 0).any()) for m in maps)
             colormap = "coolwarm" if signed and sign == "all" else "inferno"
 
-        labels, captions = _method_labels([a for _, a in items], n)
+        if grid:
+            labels = [str(i) for i in range(n)]
+            captions = _grid_captions(items[0][1], pos, n)
+        else:
+            labels, captions = _method_labels([a for _, a in items], n)
 
         # validate user state before the comm opens
         sample = as_int(sample, "sample")
@@ -289,6 +460,9 @@ class HeatmapOverlay(XWidget):
             _maps_meta=map_m,
             _sample_labels=labels,
             _captions=captions,
+            _columns=columns,
+            _grid=grid,
+            _note=note,
             sample=sample,
             selected=sel,
             opacity=opacity,
@@ -348,6 +522,14 @@ class HeatmapOverlay(XWidget):
         self._check_selected(proposal["value"])
         return proposal["value"]
 
+    @traitlets.validate("shared_scale")
+    def _valid_shared(self, proposal: dict) -> Any:
+        if getattr(self, "_is_grid", False) and not proposal["value"]:
+            raise WidgetValueError(
+                "shared_scale must stay True for a per-class grid: every class is drawn on one colour scale"
+            )
+        return proposal["value"]
+
     # ------------------------------------------------------------- helpers
     @property
     def reduce(self) -> str:
@@ -359,8 +541,28 @@ class HeatmapOverlay(XWidget):
         """The attributions shown, ``{name: Attribution}``."""
         return dict(self._attributions)
 
+    @property
+    def classes(self) -> list[str] | None:
+        """The class columns of a per-class grid (their titles), or None when the panels are methods."""
+        return list(self._columns) if self._is_grid else None
+
     def values_at(self, row: int | None = None, col: int | None = None, sample: int | None = None) -> dict:
-        """Reduced attribution value per method at an ORIGINAL pixel (default: ``selected``, current ``sample``)."""
+        """Reduced attribution value per panel at an ORIGINAL pixel (default: ``selected``, current ``sample``).
+
+        Parameters
+        ----------
+        row, col : int, optional
+            The pixel in original image coordinates (default: ``selected``).
+        sample : int, optional
+            The batch row (default: ``sample``).
+
+        Returns ``{method: value}``, or ``{class: value}`` for a per-class grid.
+
+        Example
+        -------
+        >>> w.values_at(12, 40)      # doctest: +SKIP
+        {'IG': 0.0123, 'Grad-CAM': 0.4}
+        """
         if row is None or col is None:
             if self.selected is None:
                 raise ValueError("no pixel given and none selected")
@@ -370,11 +572,14 @@ class HeatmapOverlay(XWidget):
         self._check_selected((as_int(row, "row"), as_int(col, "col")))
         H, W = self._hw
         out = {}
-        for name, m in zip(self.methods, self._maps_full):
+        for name, m in zip(self._columns, self._maps_full):
             h0, w0 = m.shape[1:]
             out[name] = float(m[s, row * h0 // H, col * w0 // W])
         return out
 
     def __repr__(self) -> str:
         H, W = self._hw
+        if self._is_grid:
+            return (f"HeatmapOverlay(method={self.methods[0]!r}, classes={list(self._columns)!r}, "
+                    f"samples={self._n}, image={H}x{W})")
         return f"HeatmapOverlay(methods={list(self.methods)!r}, samples={self._n}, image={H}x{W})"
