@@ -4,18 +4,20 @@
  * selector, sign / colormap controls and PNG download.
  * Tokens reach the DOM only through textContent.
  */
-import { COLORMAPS, colorAt, isColormap, isDiverging, luminance, type RGB } from "./lib/colormaps";
+import { COLORMAPS, isColormap } from "./lib/colormaps";
 import { drawColorbar, hiDpi } from "./lib/canvas";
 import { decodeArray, type ArrayMeta } from "./lib/decode";
 import { h, labelled, select } from "./lib/dom";
 import { downloadCanvas } from "./lib/download";
 import { listen, type RenderProps } from "./lib/model";
-import { SIGNS, formatValue, normalize, scaleMax, type SignMode } from "./lib/scale";
+import { SIGNS, formatValue, scaleMax, type SignMode } from "./lib/scale";
 import { injectStyle, parseColor, resolvedColors } from "./lib/theme";
 import { Tooltip } from "./lib/tooltip";
+import { FLAG_CONTINUATION, FLAG_SPECIAL, rgbCss, tokenColors } from "./text/colors";
+import { injectTextStyle } from "./text/style";
+import { watchTheme } from "./text/theme_watch";
 
-export const FLAG_CONTINUATION = 1;
-export const FLAG_SPECIAL = 2;
+export { FLAG_CONTINUATION, FLAG_SPECIAL, tokenColors };
 
 const SIGN_LABELS: [string, string][] = [
   ["all", "all (signed)"],
@@ -23,24 +25,6 @@ const SIGN_LABELS: [string, string][] = [
   ["negative", "negative"],
   ["absolute", "absolute"],
 ];
-
-/** Background and text colour of a token over a page background `bg`. */
-export function tokenColors(
-  v: number,
-  sign: SignMode,
-  vmax: number,
-  colormap: string,
-  bg: RGB,
-): { background: RGB; text: RGB | null; alpha: number } {
-  const div = isDiverging(colormap);
-  const { t, m } = normalize(v, sign, vmax, div);
-  if (Number.isNaN(t)) return { background: bg, text: null, alpha: 0 };
-  const c = colorAt(colormap, t);
-  const a = div ? Math.min(1, m) : sign !== "all" && m === 0 ? 0 : 1;
-  const mix: RGB = [0, 1, 2].map((k) => Math.round(c[k] * a + bg[k] * (1 - a))) as RGB;
-  const text: RGB | null = a < 0.2 ? null : luminance(mix) > 0.36 ? [17, 17, 17] : [255, 255, 255];
-  return { background: mix, text, alpha: a };
-}
 
 interface Row {
   tokens: string[];
@@ -51,6 +35,7 @@ interface Row {
 
 function render({ model, el }: RenderProps): () => void {
   injectStyle();
+  injectTextStyle();
   const ac = new AbortController();
   const on = { signal: ac.signal };
   const root = h("div", { class: "xw-root xw-text-heatmap" });
@@ -89,6 +74,7 @@ function render({ model, el }: RenderProps): () => void {
   let decoded: Float32Array = new Float32Array(0);
   let builtFor = "";
   let vmax = 1;
+  let drawnBg = "";
 
   function row(): Row | null {
     const meta: ArrayMeta | null = model.get("_values_meta");
@@ -172,15 +158,17 @@ function render({ model, el }: RenderProps): () => void {
     vmax = scaleMax([r.values], o.sign, o.clip);
     const colors = resolvedColors(root);
     const bg = parseColor(colors.bg) ?? [255, 255, 255];
+    drawnBg = colors.bg;
     spans.forEach((s, i) => {
-      const c = tokenColors(r.values[i], o.sign, vmax, o.colormap, bg);
-      s.style.backgroundColor = c.alpha > 0 ? `rgb(${c.background.join(",")})` : "";
-      s.style.color = c.text ? `rgb(${c.text.join(",")})` : "";
+      // always explicit: the text follows the colour actually painted behind it
+      const c = tokenColors(r.values[i], o.sign, vmax, o.colormap, bg, ((r.flags[i] || 0) & FLAG_SPECIAL) !== 0);
+      s.style.backgroundColor = rgbCss(c.background);
+      s.style.color = rgbCss(c.text);
     });
     const ctx = hiDpi(colorbar, 220, 28);
     if (ctx) {
       ctx.clearRect(0, 0, 220, 28);
-      drawColorbar(ctx, 0, 2, 220, o.colormap, o.sign, vmax, { color: colors.fg2, border: colors.border, font: `11px ${colors.font}` });
+      drawColorbar(ctx, 0, 2, 220, o.colormap, o.sign, vmax, { color: colors.fg, border: colors.border, font: `11px ${colors.font}` });
     }
     updatePinned(r);
     root.setAttribute("data-xw-ready", "1");
@@ -271,15 +259,13 @@ function render({ model, el }: RenderProps): () => void {
     ctx.font = font;
     ctx.textBaseline = "middle";
     for (const b of boxes) {
-      const c = tokenColors(r.values[b.i], o.sign, vmax, o.colormap, bg);
-      ctx.fillStyle = `rgb(${c.background.join(",")})`;
+      const c = tokenColors(r.values[b.i], o.sign, vmax, o.colormap, bg, ((r.flags[b.i] || 0) & FLAG_SPECIAL) !== 0);
+      ctx.fillStyle = rgbCss(c.background);
       ctx.fillRect(b.x, b.y, b.w, lineH - 4);
-      ctx.fillStyle = c.text ? `rgb(${c.text.join(",")})` : fg;
-      ctx.globalAlpha = (r.flags[b.i] || 0) & FLAG_SPECIAL ? 0.55 : 1;
+      ctx.fillStyle = rgbCss(c.text);
       ctx.fillText(r.display[b.i], b.x + 3, b.y + (lineH - 4) / 2);
-      ctx.globalAlpha = 1;
     }
-    drawColorbar(ctx, pad, y + lineH + 8, 220, o.colormap, o.sign, vmax, { color: colors.fg2, border: colors.border, font: `11px ${colors.font}` });
+    drawColorbar(ctx, pad, y + lineH + 8, 220, o.colormap, o.sign, vmax, { color: colors.fg, border: colors.border, font: `11px ${colors.font}` });
     downloadCanvas(out, "text_heatmap.png");
   }
 
@@ -289,10 +275,15 @@ function render({ model, el }: RenderProps): () => void {
     if (r) updatePinned(r);
   };
   model.on("change:token", onToken);
+  // token colours are blended over the page background: follow theme switches
+  const unwatch = watchTheme(() => {
+    if (resolvedColors(root).bg !== drawnBg) draw();
+  });
   draw();
 
   return () => {
     ac.abort();
+    unwatch();
     unlisten();
     model.off("change:token", onToken);
     root.remove();

@@ -1,5 +1,19 @@
 import { describe, expect, it } from "vitest";
-import { COLORMAPS, DIVERGING, colorAt, isColormap, isDiverging, lut } from "../src/lib/colormaps";
+import {
+  BLACK,
+  COLORMAPS,
+  DIVERGING,
+  WHITE,
+  blend,
+  colorAt,
+  contrastRatio,
+  dimmedText,
+  isColormap,
+  isDiverging,
+  lut,
+  readableText,
+  type RGB,
+} from "../src/lib/colormaps";
 
 // Reference values: matplotlib.colormaps[name]([0, 0.25, 0.5, 0.75, 1]) * 255, rounded.
 const REF: Record<string, [number, number, number][]> = {
@@ -44,5 +58,60 @@ describe("colormaps", () => {
     expect(DIVERGING).toContain("RdBu_r");
     expect(isColormap("jet")).toBe(false);
     expect(() => colorAt("jet", 0.5)).toThrow(/unknown colormap/);
+  });
+});
+
+describe("contrast helpers", () => {
+  // WCAG 2.x reference ratios (WebAIM contrast checker): #777 on white 4.48, #767676 on white 4.54
+  it("contrastRatio matches the WCAG reference values", () => {
+    expect(contrastRatio(BLACK, WHITE)).toBeCloseTo(21, 6);
+    expect(contrastRatio([119, 119, 119], WHITE)).toBeCloseTo(4.48, 2);
+    expect(contrastRatio([118, 118, 118], WHITE)).toBeCloseTo(4.54, 2);
+    expect(contrastRatio([40, 90, 200], [40, 90, 200])).toBe(1);
+    expect(contrastRatio(WHITE, [33, 33, 33])).toBeCloseTo(contrastRatio([33, 33, 33], WHITE), 12);
+  });
+
+  it("blend paints top over bottom at alpha, rounded", () => {
+    expect(blend([255, 0, 0], [0, 0, 255], 0.5)).toEqual([128, 0, 128]);
+    expect(blend([10, 20, 30], [200, 200, 200], 0)).toEqual([200, 200, 200]);
+    expect(blend([10, 20, 30], [200, 200, 200], 1)).toEqual([10, 20, 30]);
+    expect(blend([10, 20, 30], [200, 200, 200], 7)).toEqual([10, 20, 30]); // clamped
+  });
+
+  it("readableText: black or white, the better one, always >= 4.58:1 (every colour on a grid of 18^3)", () => {
+    let worst = Infinity;
+    for (let r = 0; r <= 255; r += 15)
+      for (let g = 0; g <= 255; g += 15)
+        for (let b = 0; b <= 255; b += 15) {
+          const bg: RGB = [r, g, b];
+          const t = readableText(bg);
+          const cb = contrastRatio(BLACK, bg);
+          const cw = contrastRatio(WHITE, bg);
+          expect(t).toEqual(cb >= cw ? BLACK : WHITE);
+          worst = Math.min(worst, contrastRatio(t, bg));
+        }
+    expect(worst).toBeGreaterThanOrEqual(4.5);
+    // the bound is tight: sqrt(1.05 * 0.05) / 0.05
+    expect(worst).toBeLessThan(Math.sqrt(1.05 * 0.05) / 0.05 + 0.2);
+  });
+
+  it("readableText puts dark text on near-white and light text on near-black", () => {
+    expect(readableText([221, 220, 220])).toEqual(BLACK); // coolwarm's midpoint
+    expect(readableText([252, 255, 164])).toEqual(BLACK); // inferno's top
+    expect(readableText([33, 33, 33])).toEqual(WHITE); // JupyterLab dark background
+    expect(readableText([59, 76, 192])).toEqual(WHITE); // coolwarm's low end
+    expect(readableText([255, 0, 0])).toEqual(BLACK); // white on pure red is only 4.0:1
+  });
+
+  it("dimmedText fades toward the background but keeps the ratio", () => {
+    for (const bg of [WHITE, [33, 33, 33] as RGB, [221, 220, 220] as RGB, [180, 4, 38] as RGB, [128, 128, 128] as RGB]) {
+      const d = dimmedText(bg);
+      expect(contrastRatio(d, bg)).toBeGreaterThanOrEqual(4.5);
+      expect(contrastRatio(d, bg)).toBeLessThanOrEqual(contrastRatio(readableText(bg), bg));
+    }
+    // on white there is room: clearly grey, not black
+    const onWhite = dimmedText(WHITE);
+    expect(onWhite[0]).toBeGreaterThan(90);
+    expect(contrastRatio(onWhite, WHITE)).toBeLessThan(5);
   });
 });

@@ -97,3 +97,51 @@ export function luminance(c: RGB): number {
   };
   return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]);
 }
+
+// ---------------------------------------------------------------- contrast
+
+export const BLACK: RGB = [0, 0, 0];
+export const WHITE: RGB = [255, 255, 255];
+
+/** WCAG 2.x contrast ratio of two opaque colours, in [1, 21]. */
+export function contrastRatio(a: RGB, b: RGB): number {
+  const x = luminance(a);
+  const y = luminance(b);
+  return (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05);
+}
+
+/** `top` painted over `bottom` at opacity `alpha` (clamped to [0, 1]), rounded to whole channels. */
+export function blend(top: RGB, bottom: RGB, alpha: number): RGB {
+  const a = Math.min(1, Math.max(0, Number.isFinite(alpha) ? alpha : 0));
+  return [0, 1, 2].map((k) => Math.round(top[k] * a + bottom[k] * (1 - a))) as RGB;
+}
+
+/**
+ * Black or white, whichever contrasts more with `bg`. One of the two always
+ * reaches 4.58:1: the worse case is where both ratios are equal,
+ * (L + 0.05)^2 = 1.05 * 0.05, i.e. sqrt(0.0525) / 0.05 = 4.58.
+ */
+export function readableText(bg: RGB): RGB {
+  return contrastRatio(BLACK, bg) >= contrastRatio(WHITE, bg) ? BLACK : WHITE;
+}
+
+/**
+ * Text for `bg` that looks dimmed: black or white (as readableText) moved
+ * toward `bg` as far as keeps `minRatio`; when there is no room (mid-grey
+ * backgrounds) the text stays pure, so it is never below min(minRatio, 4.58).
+ */
+export function dimmedText(bg: RGB, minRatio = 4.6, maxFade = 0.7): RGB {
+  const pure = readableText(bg);
+  if (contrastRatio(pure, bg) <= minRatio) return pure;
+  let lo = 0;
+  let hi = Math.max(0, Math.min(1, maxFade));
+  // the ratio falls monotonically as the text moves toward the background
+  if (contrastRatio(blend(bg, pure, hi), bg) >= minRatio) return blend(bg, pure, hi);
+  for (let i = 0; i < 16; i++) {
+    const mid = (lo + hi) / 2;
+    if (contrastRatio(blend(bg, pure, mid), bg) >= minRatio) lo = mid;
+    else hi = mid;
+  }
+  const c = blend(bg, pure, lo);
+  return contrastRatio(c, bg) >= minRatio ? c : pure;
+}
