@@ -245,3 +245,100 @@ def test_base_class_options_ranges_and_close():
     assert w._srcs is None and w._maps is None and w._head == b"" and w._thumbs == b""
     assert repr(w) == text  # deterministic, also once the data is gone
     w._on_custom_msg(w, {"type": "get", "requests": [{"id": 1, "layer": 0, "head": 0}]}, [])  # no crash
+
+
+def _png_from_bundle(w):
+    import base64
+    import io
+
+    import matplotlib.image as mpimg
+
+    data, meta = w._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in data
+    png = base64.b64decode(data["image/png"])
+    img = mpimg.imread(io.BytesIO(png), format="png")[..., :3]  # float RGB in [0, 1]
+    assert meta["image/png"]["width"] == img.shape[1] // 2
+    return img
+
+
+def _cell_rgb(img, ax, q, k, Q, K):
+    """Pixel colour at the centre of cell (query q, key k) of the heatmap axes."""
+    box = ax.get_position()  # figure fractions (the axes are placed at fixed positions)
+    H, W = img.shape[:2]
+    x = (box.x0 + (k + 0.5) / K * box.width) * W
+    y = (1 - (box.y1 - (q + 0.5) / Q * box.height)) * H
+    return img[int(y), int(x)]
+
+
+def test_static_png_draws_the_shown_head_with_the_view_colormap():
+    from matplotlib import colormaps
+
+    L, H, T = 2, 3, 6
+    a = np.zeros((L, H, T, T), np.float32)
+    # head (1, 2): every cell a different, known weight; other heads something else
+    a[1, 2] = (np.arange(T * T, dtype=np.float32).reshape(T, T) + 1) / (T * T)
+    a[1, 0] = np.eye(T)
+    a[1, 1] = 1.0 / T
+    toks = [f"w{i}" for i in range(T)]
+    w = AttentionView(a, toks, layer=1, head=2, colormap="plasma", clip_percentile=100.0)
+    img = _png_from_bundle(w)
+    fig = w._static_figure()
+    ax = fig.axes[0]
+    assert ax.get_title() == "layer 1 · head 2"
+    assert [t.get_text() for t in ax.get_yticklabels()] == toks
+    assert [t.get_text() for t in ax.get_xticklabels()] == toks
+    cmap = colormaps["plasma"]
+    vmax = a[1, 2].max()  # clip 100: the scale ends at the largest weight
+    worst = 0.0
+    for q in range(T):
+        for k in range(T):
+            want = np.asarray(cmap(a[1, 2, q, k] / vmax))[:3]
+            got = _cell_rgb(img, ax, q, k, T, T)
+            worst = max(worst, float(np.abs(got - want).max()))
+    assert worst <= 2 / 255, f"cell colours differ from plasma by up to {worst * 255:.1f}/255"
+    # and they are not some other head's colours: head 0 (eye) would give the extremes on the diagonal
+    assert np.abs(_cell_rgb(img, ax, 0, 0, T, T) - np.asarray(cmap(0.0))[:3]).max() > 0.05
+
+    # the mean of heads, with the default clip (99.5th percentile as the scale's top)
+    w.head = -1
+    fig = w._static_figure()
+    ax = fig.axes[0]
+    assert ax.get_title() == "layer 1 · mean of heads"
+    img = _png_from_bundle(w)
+    mean = a[1].mean(0)
+    vmax = np.percentile(mean, 100.0)
+    for q, k in [(0, 0), (2, 3), (5, 5)]:
+        want = np.asarray(cmap(min(1.0, mean[q, k] / vmax)))[:3]
+        np.testing.assert_allclose(_cell_rgb(img, ax, q, k, T, T), want, atol=2 / 255)
+
+
+def test_static_png_masked_cells_scale_and_many_tokens():
+    from matplotlib import colormaps
+
+    T = 5
+    a = np.tril(softmax_maps(L=1, H=1, Q=T, K=T, seed=3))
+    a /= a.sum(-1, keepdims=True)
+    w = AttentionView(a, clip_percentile=90.0)
+    assert w.causal
+    img = _png_from_bundle(w)
+    ax = w._static_figure().axes[0]
+    # masked (above the diagonal): the flat grey, not a colormap colour
+    np.testing.assert_allclose(_cell_rgb(img, ax, 0, 4, T, T), [0xD6 / 255, 0xD8 / 255, 0xDC / 255], atol=2 / 255)
+    # the scale: the 90th percentile of the unmasked weights; cells above it saturate
+    vals = a[0, 0][np.tril(np.ones((T, T), bool))]
+    vmax = np.percentile(vals, 90.0)
+    assert w.colour_max() == pytest.approx(vmax, rel=1e-6)
+    cmap = colormaps["viridis"]
+    for q in range(T):
+        for k in range(q + 1):
+            want = np.asarray(cmap(min(1.0, a[0, 0, q, k] / vmax)))[:3]
+            np.testing.assert_allclose(_cell_rgb(img, ax, q, k, T, T), want, atol=2 / 255)
+    # more than 64 tokens: numbered ticks instead of unreadable token labels
+    big = AttentionView(softmax_maps(L=1, H=1, Q=65, K=65), [f"t{i}" for i in range(65)])
+    ax = big._static_figure().axes[0]
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert 2 <= len(labels) <= 12 and not any(s.startswith("t") for s in labels)
+    # other sources and samples are named in the title
+    two = AttentionView(softmax_maps(B=2), extra={"rollout": softmax_maps(B=2, H=1, seed=4)}, sample=1)
+    two.source = "rollout"
+    assert two._static_figure().axes[0].get_title() == "rollout: layer 0 · head 0 · sample 1"

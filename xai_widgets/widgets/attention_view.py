@@ -604,6 +604,100 @@ class AttentionView(XWidget):
             raise WidgetValueError(f"unknown source {v!r}; expected one of {list(srcs)}")
         return v
 
+    # ------------------------------------------------------------ static picture
+    def colour_max(self, source: str | None = None, sample: int | None = None, layer: int | None = None,
+                   head: int | None = None) -> float:
+        """Top of the colour scale of a head: the ``clip_percentile`` of its unmasked weights (> 0), as the view draws it.
+
+        Parameters
+        ----------
+        source, sample, layer, head : optional
+            The head (default: the one shown; ``head=-1`` is the mean of heads).
+
+        Examples
+        --------
+        >>> w = xw.AttentionView(maps, clip_percentile=100)   # doctest: +SKIP
+        >>> w.colour_max() == w.current().max()               # doctest: +SKIP
+        True
+        """
+        src = self.source if source is None else source
+        b = self.sample if sample is None else sample
+        a = self._srcs[src].head(b, self.layer if layer is None else layer, self.head if head is None else head)
+        m = self.masked(b, src)
+        vals = a[~m] if m is not None else a.reshape(-1)
+        top = float(vals.max()) if vals.size else 0.0
+        v = float(np.percentile(vals, self.clip_percentile)) if vals.size and self.clip_percentile < 100 else top
+        return v if v > 0 else (top if top > 0 else 1.0)
+
+    #: Most tokens per axis that still get a readable label in the static picture.
+    _STATIC_MAX_LABELS = 64
+
+    def _static_figure(self) -> Any:
+        """The shown head as a heatmap: queries down, keys across, the view's colormap and scale."""
+        from matplotlib import colormaps
+        from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
+
+        if self._srcs is None:
+            raise WidgetValueError("the widget is closed; its attention maps were released")
+        s = self._srcs[self.source]
+        a = self.current()
+        mask = self.masked()
+        vmax = self.colour_max()
+        Q, K = a.shape
+        qt = self.query_tokens if Q == self._Q else None
+        if s.query_tokens is not None:
+            qt = s.query_tokens[self.sample]
+        kt = self.tokens
+        label_q = qt is not None and len(qt) == Q and Q <= self._STATIC_MAX_LABELS
+        label_k = len(kt) == K and K <= self._STATIC_MAX_LABELS
+
+        # fixed axes boxes (figure fractions), cells about square: the layout is
+        # the same on every call, so tests can find each cell in the PNG
+        width_in = self._STATIC_WIDTH / 72
+        left_in = 1.3 if label_q else 0.6
+        top_in = 0.5
+        bottom_in = 1.2 if label_k else 0.5
+        cbar_in = 1.2
+        plot_w = width_in - left_in - cbar_in - 0.3
+        plot_h = plot_w * Q / K
+        if plot_h > 9.0:  # tall (many queries, few keys): narrower, not taller
+            plot_h, plot_w = 9.0, 9.0 * K / Q
+        plot_h = max(0.6, plot_h)
+        height_in = top_in + plot_h + bottom_in
+        fig = Figure(figsize=(width_in, height_in))
+        ax = fig.add_axes((left_in / width_in, bottom_in / height_in, plot_w / width_in, plot_h / height_in))
+        cax = fig.add_axes(((left_in + plot_w + 0.25) / width_in, bottom_in / height_in, 0.18 / width_in,
+                            plot_h / height_in))
+        # the view hatches masked cells in the theme's quiet grey; one flat grey here
+        cmap = colormaps[self.colormap].with_extremes(bad="#d6d8dc")
+        shown = np.ma.masked_array(a, mask=mask) if mask is not None else a
+        im = ax.imshow(shown, cmap=cmap, vmin=0.0, vmax=vmax, interpolation="nearest", aspect="auto",
+                       extent=(-0.5, K - 0.5, Q - 0.5, -0.5))
+        cb = fig.colorbar(im, cax=cax)
+        cb.set_label("weight")
+
+        def ticks(n: int, labels: list[str] | None, axis: str) -> None:
+            set_ticks = ax.set_yticks if axis == "y" else ax.set_xticks
+            if labels is not None:
+                size = max(5.0, min(9.0, 300.0 / max(n, 1)))
+                set_ticks(np.arange(n), labels=labels, fontsize=size, **({"rotation": 90} if axis == "x" else {}))
+            else:
+                (ax.yaxis if axis == "y" else ax.xaxis).set_major_locator(MaxNLocator(nbins=8, integer=True))
+
+        ticks(Q, qt if label_q else None, "y")
+        ticks(K, kt if label_k else None, "x")
+        ax.set_ylabel("query")
+        ax.set_xlabel("key")
+        head = "mean of heads" if self.head < 0 else f"head {self.head}"
+        title = f"layer {self.layer} · {head}"
+        if len(self._srcs) > 1 or self.source != "attention":
+            title = f"{self.source}: {title}"
+        if self._B > 1:
+            title += f" · sample {self.sample}"
+        ax.set_title(title, fontsize=11)
+        return fig
+
     # ------------------------------------------------------------------ helpers
     @property
     def sources(self) -> list[str]:
