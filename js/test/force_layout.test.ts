@@ -18,7 +18,7 @@ import {
   sigmoid,
   waterfallRows,
 } from "../src/lib/force_layout";
-import { clip } from "../src/force_plot";
+import { clip } from "../src/force/labels";
 
 const sum = (a: number[]) => a.reduce((x, y) => x + y, 0);
 
