@@ -371,3 +371,85 @@ def test_classes_checked_before_any_work(monkeypatch):
         HeatmapOverlay(img(), all_attr(c=0, names=["a", "b", "c", "d"]), classes=["zebra"])
     with pytest.raises(TypeError, match="classes must be a list"):
         HeatmapOverlay(img(), all_attr(c=0), classes=3)
+
+
+# ------------------------------------------------------------------ static picture
+def _png_pixels(w):
+    import base64
+    import io
+
+    import matplotlib.image as mpimg
+
+    data, _ = w._repr_mimebundle_()
+    png = base64.b64decode(data["image/png"])
+    return np.round(mpimg.imread(io.BytesIO(png), format="png")[..., :3] * 255).astype(int)
+
+
+def _count(px, rgb, tol=1):
+    return int((np.abs(px - np.asarray(rgb)).max(-1) <= tol).sum())
+
+
+def test_static_png_shows_the_colormap_over_the_image():
+    from matplotlib import colormaps
+
+    grey = np.full((16, 24, 3), 128, np.uint8)
+    v = np.zeros((1, 16, 24))
+    v[:, :, :8], v[:, :, 16:] = -1.0, 1.0  # blue third, untouched third, red third
+    w = HeatmapOverlay(grey, v, opacity=0.6, clip_percentile=100)
+    px = _png_pixels(w)
+    lut = np.round(colormaps["coolwarm"](np.linspace(0, 1, 256))[:, :3] * 255)
+    red = np.round(128 + (lut[255] - 128) * 0.6)  # |value| at the clip value: full opacity
+    blue = np.round(128 + (lut[0] - 128) * 0.6)
+    # each third of the image covers thousands of PNG pixels at 2x
+    assert _count(px, red) > 1500 and _count(px, blue) > 1500
+    assert _count(px, (128, 128, 128), tol=0) > 1500  # zero: the image exactly, no grey veil
+    # the colour bar shows the map's ends unblended
+    assert _count(px, lut[0], tol=3) > 8 and _count(px, lut[255], tol=3) > 8
+    # static figure built without pyplot: nothing left open in pyplot's registry
+    import matplotlib.pyplot as plt
+
+    assert plt.get_fignums() == []
+
+
+def test_overlay_rgb_blends_by_magnitude():
+    from matplotlib import colormaps
+
+    from xai_widgets.widgets.heatmap_overlay import overlay_rgb
+
+    image = np.array([[[10, 200, 30], [10, 200, 30], [10, 200, 30], [10, 200, 30]]], np.uint8)
+    v = np.array([[0.0, 0.5, 1.0, 3.0]])
+    out = overlay_rgb(image, v, "coolwarm", "all", 1.0, 0.8)
+    lut = np.round(colormaps["coolwarm"](np.linspace(0, 1, 256))[:, :3] * 255)
+    assert (out[0, 0] == image[0, 0]).all()  # zero: transparent
+    np.testing.assert_array_equal(out[0, 1], np.round(image[0, 1] + (lut[191] - image[0, 1]) * 0.4))  # t=.75, a=.8*.5
+    np.testing.assert_array_equal(out[0, 2], np.round(image[0, 2] + (lut[255] - image[0, 2]) * 0.8))
+    np.testing.assert_array_equal(out[0, 3], out[0, 2])  # beyond the clip value: saturated
+    # sequential colormaps blend uniformly, but a zero magnitude stays clear
+    seq = overlay_rgb(image, np.array([[0.0, 0.5, 1.0, -1.0]]), "inferno", "positive", 1.0, 0.5)
+    assert (seq[0, 0] == image[0, 0]).all() and (seq[0, 3] == image[0, 3]).all()
+    lut_i = np.round(colormaps["inferno"](np.linspace(0, 1, 256))[:, :3] * 255)
+    np.testing.assert_array_equal(seq[0, 2], np.round(image[0, 2] + (lut_i[255] - image[0, 2]) * 0.5))
+
+
+def test_static_grid_has_one_colour_scale_over_every_class():
+    from xai_widgets.widgets.heatmap_overlay import scale_max
+
+    a = all_attr(c=0, names=["cat", "dog", "tabby", "Egyptian cat"])
+    a.values[:, 2] *= 25  # one class much stronger: per-class scales would differ
+    w = HeatmapOverlay(img(), a, clip_percentile=90)
+    fig = w._static_figure()
+    bars = [ax._colorbar for ax in fig.axes if getattr(ax, "_colorbar", None) is not None]
+    assert len(bars) == 1
+    expected = np.percentile(np.abs(a.values.astype(np.float32)), 90)  # every sample and class together
+    assert bars[0].mappable.norm.vmax == pytest.approx(expected, rel=1e-5)
+    assert bars[0].mappable.norm.vmin == pytest.approx(-expected, rel=1e-5)
+    assert scale_max([a.values[:, 0]], "all", 90) < expected / 5
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles[0].startswith("cat\nscore ") and any(t.startswith("Egyptian cat\n") for t in titles)
+    # methods without a shared scale: one bar per panel, each its own
+    w2 = HeatmapOverlay(img(), {"a": attr(), "b": attr(seed=4, c=0)})
+    bars2 = [ax._colorbar for ax in w2._static_figure().axes if getattr(ax, "_colorbar", None) is not None]
+    assert len(bars2) == 2
+    w2.shared_scale = True
+    bars3 = [ax._colorbar for ax in w2._static_figure().axes if getattr(ax, "_colorbar", None) is not None]
+    assert len(bars3) == 1

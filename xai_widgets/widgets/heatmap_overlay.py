@@ -198,6 +198,94 @@ def _grid_captions(a: Attribution, pos: list[int], n: int) -> list[list[str]]:
     return [[f"score {format_score(out[i, p])}" for p in pos] for i in range(n)]
 
 
+# ---------------------------------------------------------------- static picture
+# The same colour rules as js/src/lib/scale.ts and canvas.ts, so the PNG in the
+# output bundle shows what the view draws. xai_widgets/plotting.py carries the
+# same rules for Attribution.plot(); a test checks the two agree pixel for pixel.
+_DIVERGING = frozenset(("coolwarm", "bwr", "RdBu_r", "seismic", "PiYG"))
+
+
+def _shown(v: np.ndarray, sign: str) -> np.ndarray:
+    """The part of the values a sign mode shows: signed ("all") or a magnitude >= 0."""
+    if sign == "positive":
+        return np.clip(v, 0, None)
+    if sign == "negative":
+        return np.clip(-v, 0, None)
+    if sign == "absolute":
+        return np.abs(v)
+    return v
+
+
+def scale_max(maps: list, sign: str, clip: float) -> float:
+    """Upper end of the colour scale over ``maps``: the ``clip`` percentile of the shown magnitudes (> 0)."""
+    mags = np.abs(np.concatenate([_shown(np.asarray(m, np.float64), sign).ravel() for m in maps]))
+    mags = mags[np.isfinite(mags)]
+    if mags.size == 0:
+        return 1.0
+    top = float(mags.max())
+    v = top if clip >= 100 else float(np.percentile(mags, clip))
+    if not v > 0:
+        v = top
+    return v if v > 0 else 1.0
+
+
+def draw_sign(maps: list, sign: str) -> str:
+    """The sign mode maps are drawn with: "all" with no negative value anywhere is drawn as "positive"."""
+    if sign == "all" and not any(bool((np.asarray(m) < 0).any()) for m in maps):
+        return "positive"
+    return sign
+
+
+def _position(v: np.ndarray, sign: str, vmax: float, diverging: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(t, m): place on the colormap in [0, 1] and normalised magnitude in [0, 1] (scale.ts ``normalize``)."""
+    if sign == "all":
+        x = np.clip(v / vmax, -1, 1)
+        return 0.5 + x / 2, np.abs(x)
+    m = np.minimum(1.0, _shown(v, sign) / vmax)
+    if not diverging:
+        return m, m
+    return (0.5 - m / 2 if sign == "negative" else 0.5 + m / 2), m
+
+
+def overlay_rgb(image: np.ndarray | None, values: np.ndarray, cmap: str, sign: str, vmax: float,
+                opacity: float) -> np.ndarray:
+    """An attribution map composited over an RGB uint8 image, as uint8 ``(h, w, 3)`` (canvas.ts ``compositeOverlay``).
+
+    Diverging colormaps blend in proportion to |value| (zero leaves the image
+    as it is, the clip value gets ``opacity``); sequential ones blend
+    uniformly, except that zero stays clear in a magnitude mode.
+    """
+    from matplotlib import colormaps
+
+    v = np.asarray(values, np.float64)
+    div = cmap in _DIVERGING
+    t, m = _position(v, sign, vmax if vmax > 0 else 1.0, div)
+    # the browser's 256-entry table: the same quantisation of t
+    lut = np.round(colormaps[cmap](np.linspace(0, 1, 256))[:, :3] * 255)
+    col = lut[np.round(np.nan_to_num(t) * 255).astype(int)]
+    a = opacity * m if div else np.where((sign != "all") & (m == 0), 0.0, opacity)
+    a = np.where(np.isfinite(v), a, 0.0)[..., None]
+    base = np.full(v.shape + (3,), 255.0) if image is None else np.asarray(image, np.float64)
+    return np.clip(np.round(base + (col - base) * a), 0, 255).astype(np.uint8)
+
+
+def colorbar_mappable(cmap: str, sign: str, vmax: float) -> Any:
+    """A ScalarMappable for a colour bar over the range a sign mode shows (scale.ts ``colorbarRange``)."""
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import ListedColormap, Normalize
+
+    base = colormaps[cmap]
+    div = cmap in _DIVERGING
+    if sign == "all":
+        lo, hi, ts = -vmax, vmax, np.linspace(0, 1, 256)
+    elif sign == "negative":
+        lo, hi, ts = -vmax, 0.0, np.linspace(0, 0.5, 256) if div else np.linspace(1, 0, 256)
+    else:
+        lo, hi, ts = 0.0, vmax, np.linspace(0.5, 1, 256) if div else np.linspace(0, 1, 256)
+    return ScalarMappable(norm=Normalize(lo, hi), cmap=ListedColormap(base(ts)))
+
+
 class HeatmapOverlay(XWidget):
     """Attribution heatmaps composited over their images.
 
@@ -506,6 +594,84 @@ class HeatmapOverlay(XWidget):
         img_b, img_m, map_b, map_m = self._payload(change["new"])
         with self.hold_sync():
             self._image, self._image_meta, self._maps, self._maps_meta = img_b, img_m, map_b, map_m
+
+    # ------------------------------------------------------- static picture
+    _STATIC_ROWS = 8  # a grid of more samples shows its first rows in the PNG (the title says so)
+
+    def _shown_payload(self) -> tuple[list[int], np.ndarray, np.ndarray]:
+        """What the browser has: (samples, images (n, h, w, 3) uint8, maps (n, M, h, w)), decoded from the traits."""
+        samples = list(self._maps_meta.get("samples", range(self._n)))
+        maps = ser.decode(self._maps, self._maps_meta)
+        imgs = ser.decode(self._image, self._image_meta)
+        return samples, imgs, maps
+
+    def _static_figure(self) -> Any:
+        """The panels the view shows now (current sample, or the class grid), with titles and colour bars."""
+        from matplotlib.figure import Figure
+
+        if self._imgs is None:
+            raise WidgetValueError("this HeatmapOverlay is closed; nothing to draw")
+        samples, imgs, maps = self._shown_payload()
+        columns = list(self._columns)
+        grid = self._is_grid
+        rows = samples if grid else [self.sample]
+        more = len(rows) - self._STATIC_ROWS
+        rows = rows[: self._STATIC_ROWS]
+        pos = [samples.index(r) for r in rows]
+        shown = [[maps[p, j] for j in range(len(columns))] for p in pos]
+        cmap, sign, clip, op = self.colormap, self.sign, self.clip_percentile, self.opacity
+        shared = grid or self.shared_scale or len(columns) == 1
+        if shared:
+            flat = [m for r in shown for m in r]
+            vm, sg = scale_max(flat, sign, clip), draw_sign(flat, sign)
+            scales = [[(vm, sg)] * len(columns) for _ in rows]
+        else:
+            scales = [[(scale_max([m], sign, clip), draw_sign([m], sign)) for m in r] for r in shown]
+
+        dh, dw = self._disp
+        n_r, n_c = len(rows), len(columns)
+        width_in = self._STATIC_WIDTH / 72
+        cell = min(2.4 if grid else 3.2, (width_in - 0.6) / n_c)
+        bar = 0.0 if shared else 0.35
+        height_in = 0.55 + n_r * (cell * dh / dw + 0.5 + bar) + (0.6 if shared else 0.0)
+        fig = Figure(figsize=(width_in, height_in), layout="constrained")
+        axes = fig.subplots(n_r, n_c, squeeze=False)
+        for r, (sample, p) in enumerate(zip(rows, pos)):
+            caps = self._captions[sample] if sample < len(self._captions) else [""] * n_c
+            common = "" if grid or not caps or any(c != caps[0] for c in caps) else caps[0]
+            for c, name in enumerate(columns):
+                ax = axes[r, c]
+                vm, sg = scales[r][c]
+                ax.imshow(overlay_rgb(imgs[p], shown[r][c], cmap, sg, vm, op), interpolation="nearest")
+                ax.set_xticks([])
+                ax.set_yticks([])
+                cap = caps[c] if c < len(caps) else ""
+                if grid:
+                    title = (f"{name}\n" if r == 0 else "") + cap
+                    if c == 0:
+                        ax.set_ylabel(f"sample {self._sample_labels[sample]}", fontsize=9)
+                else:
+                    title = name + (f"\n{cap}" if cap and not common else "")
+                ax.set_title(title, fontsize=9)
+                if not shared:
+                    fig.colorbar(colorbar_mappable(cmap, sg, vm), ax=ax, orientation="horizontal",
+                                 fraction=0.06, pad=0.03, aspect=18)
+        if shared:
+            vm, sg = scales[0][0]
+            fig.colorbar(colorbar_mappable(cmap, sg, vm), ax=axes, orientation="horizontal",
+                         fraction=0.5 / height_in, pad=0.02, aspect=30, shrink=min(1.0, 3.6 / width_in))
+        head = []
+        if not grid:
+            caps = self._captions[self.sample] if self.sample < len(self._captions) else []
+            if caps and all(c == caps[0] for c in caps) and caps[0]:
+                head.append(caps[0])
+            if self._n > 1:
+                head.insert(0, f"sample {self._sample_labels[self.sample]}")
+        if more > 0:
+            head.append(f"first {self._STATIC_ROWS} of {len(samples)} samples")
+        if head:
+            fig.suptitle(" · ".join(head), fontsize=10)
+        return fig
 
     # ---------------------------------------------------------- validation
     def _check_selected(self, sel: Any) -> None:
