@@ -347,18 +347,47 @@ class Attribution:
         )
 
     # ---------------------------------------------------------------- views
-    def plot(self, sample: int = 0, *, ax: Any = None, image: Any = None, **kwargs: Any):
-        """Draw one row with matplotlib (a static fallback for every widget).
+    def plot(self, sample: int = 0, *, ax: Any = None, image: Any = None, feature_names: Any = None,
+             target: Any = None, **kwargs: Any):
+        """Draw one row with matplotlib (a static fallback for every widget); returns the ``Axes``.
 
-        Image-shaped values ``(N, C, H, W)``/``(N, H, W)`` are drawn as a
-        heatmap over ``image`` (or ``data``); 1-D rows as coloured bars with
-        feature names, as a force plot (``style="force"``: base value to
-        output, the default when the attribution has base values/outputs) or a
-        waterfall (``style="waterfall"``). Returns the matplotlib ``Axes``.
+        Parameters
+        ----------
+        sample : int, default 0
+            The batch row to draw.
+        ax : matplotlib Axes, optional
+            Where to draw (default: a new figure).
+        image : array, optional
+            The picture under an image-shaped map (default: ``data``).
+        feature_names : list of str, optional
+            Names of the features of a 1-D row, one per feature (default: the
+            attribution's ``feature_names``, else the indices); used by the
+            "bars", "tokens", "force" and "waterfall" styles.
+        target : int or str, optional
+            For an attribution computed with ``target="all"``: the output (index
+            or class name from ``output_names``) to draw. Required there.
+        **kwargs
+            ``cmap``, ``alpha`` (overlay opacity at the clip value), ``sign``,
+            ``clip_percentile``, ``reduce``, ``style`` ("auto", "bars",
+            "tokens", "force", "waterfall"), ``title``, ``colorbar``,
+            ``max_features``, ``coverage``, ``link``.
+
+        Image-shaped values ``(N, C, H, W)``/``(N, H, W)`` are drawn over the
+        image as ``HeatmapOverlay`` draws them: a diverging colormap covers the
+        image in proportion to |value| (zero leaves it untouched); 1-D rows as
+        coloured bars or tokens, a force plot (the default when the attribution
+        has base values/outputs) or a waterfall.
+
+        Example
+        -------
+        >>> import numpy as np, xai_widgets as xw
+        >>> a = xw.Attribution.from_array(np.array([[0.5, -0.2, 0.1]]))
+        >>> ax = a.plot(style="bars", feature_names=["age", "bmi", "bp"])  # doctest: +SKIP
         """
         from .plotting import plot_attribution
 
-        return plot_attribution(self, sample=sample, ax=ax, image=image, **kwargs)
+        return plot_attribution(self, sample=sample, ax=ax, image=image, feature_names=feature_names,
+                                target=target, **kwargs)
 
     def widget(self, source: Any = None, **kwargs: Any):
         """The widget that fits these values: ``HeatmapOverlay`` for images, ``TextHeatmap`` for token rows."""

@@ -1,7 +1,10 @@
 """Static matplotlib fallback behind :meth:`Attribution.plot`.
 
 Image-shaped values ``(N, C, H, W)`` / ``(N, H, W)`` are drawn as a heatmap over
-the image (the ``image`` argument or ``attribution.data``); 1-D rows ``(N, T)``
+the image (the ``image`` argument or ``attribution.data``), blended as
+:class:`~xai_widgets.HeatmapOverlay` blends: a diverging colormap covers the
+image in proportion to |value| (zero leaves the image untouched, the clip
+value gets the full ``alpha``); 1-D rows ``(N, T)``
 (``(N, T, D)`` summed over D) as coloured bars with feature names
 (``style="bars"``), as coloured tokens (``style="tokens"``, the default when the
 names look like tokenizer output), as a force plot from the base value to the
@@ -15,9 +18,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["plot_attribution", "plot_force", "plot_waterfall"]
+__all__ = ["plot_attribution", "plot_force", "plot_waterfall", "overlay_rgb"]
 
 _TOKENISH = ("##", "▁", "Ġ")
+_SIGNS = ("all", "positive", "negative", "absolute")
+# Same colour rules as js/src/lib/canvas.ts and scale.ts (and the widget's static
+# picture, widgets/heatmap_overlay.py; a test checks that the two agree).
+_DIVERGING = frozenset(("coolwarm", "bwr", "RdBu_r", "seismic", "PiYG"))
 
 
 def _signed(v: np.ndarray, sign: str) -> np.ndarray:
@@ -30,6 +37,137 @@ def _signed(v: np.ndarray, sign: str) -> np.ndarray:
     if sign != "all":
         raise ValueError(f"unknown sign {sign!r}; expected 'all', 'positive', 'negative' or 'absolute'")
     return v
+
+
+def _position(v: np.ndarray, sign: str, vmax: float, diverging: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(t, m): place on the colormap in [0, 1] and normalised magnitude in [0, 1]."""
+    if sign == "all":
+        x = np.clip(v / vmax, -1, 1)
+        return 0.5 + x / 2, np.abs(x)
+    m = np.minimum(1.0, _signed(v, sign) / vmax)
+    if not diverging:
+        return m, m
+    return (0.5 - m / 2 if sign == "negative" else 0.5 + m / 2), m
+
+
+def _colormap(name: str):
+    from matplotlib import colormaps
+
+    try:
+        return colormaps[name]
+    except KeyError:
+        raise ValueError(f"unknown colormap {name!r}; expected a matplotlib colormap name such as 'coolwarm' or 'inferno'") from None
+
+
+def overlay_rgb(image: np.ndarray | None, values: np.ndarray, cmap: str, sign: str, vmax: float,
+                opacity: float) -> np.ndarray:
+    """A map composited over an RGB uint8 image, as uint8 ``(h, w, 3)``, the way HeatmapOverlay draws it.
+
+    Parameters
+    ----------
+    image : (h, w, 3) uint8 or None
+        The picture under the map (None: white).
+    values : (h, w) array
+        The map.
+    cmap : str
+        Colormap name; diverging ones blend in proportion to |value| (zero
+        leaves the image untouched), sequential ones uniformly (zero stays
+        clear in a magnitude sign mode).
+    sign : "all" | "positive" | "negative" | "absolute"
+    vmax : float
+        The clip value: full ``opacity`` and the colormap's end.
+    opacity : float in [0, 1]
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> img = np.full((1, 2, 3), 100, np.uint8)
+    >>> overlay_rgb(img, np.array([[0.0, 1.0]]), "coolwarm", "all", 1.0, 0.5)[0, 0].tolist()
+    [100, 100, 100]
+    """
+    v = np.asarray(values, np.float64)
+    div = cmap in _DIVERGING
+    t, m = _position(v, sign, vmax if vmax > 0 else 1.0, div)
+    # the browser's 256-entry table: the same quantisation of t
+    lut = np.round(_colormap(cmap)(np.linspace(0, 1, 256))[:, :3] * 255)
+    col = lut[np.round(np.nan_to_num(t) * 255).astype(int)]
+    a = opacity * m if div else np.where((sign != "all") & (m == 0), 0.0, opacity)
+    a = np.where(np.isfinite(v), a, 0.0)[..., None]
+    base = np.full(v.shape + (3,), 255.0) if image is None else np.asarray(image, np.float64)
+    return np.clip(np.round(base + (col - base) * a), 0, 255).astype(np.uint8)
+
+
+def _colorbar_mappable(cmap: str, sign: str, vmax: float):
+    """A ScalarMappable over the range a sign mode shows (the half of a diverging map that is used)."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import ListedColormap, Normalize
+
+    base = _colormap(cmap)
+    div = cmap in _DIVERGING
+    if sign == "all":
+        lo, hi, ts = -vmax, vmax, np.linspace(0, 1, 256)
+    elif sign == "negative":
+        lo, hi, ts = -vmax, 0.0, np.linspace(0, 0.5, 256) if div else np.linspace(1, 0, 256)
+    else:
+        lo, hi, ts = 0.0, vmax, np.linspace(0.5, 1, 256) if div else np.linspace(0, 1, 256)
+    return ScalarMappable(norm=Normalize(lo, hi), cmap=ListedColormap(base(ts)))
+
+
+def _class_of_row(attribution: Any, sample: int) -> str | None:
+    """"name score" of the class a one-target-per-row attribution explains for ``sample``, or None."""
+    t = attribution.target
+    if t is None or attribution.params.get("target") == "all":
+        return None
+    t = np.ravel(t)
+    n = len(attribution)
+    if t.size not in (1, n):
+        return None
+    k = int(t[sample] if t.size == n else t[0])
+    names = attribution.output_names
+    text = names[k] if names is not None and 0 <= k < len(names) else f"target {k}"
+    o = attribution.outputs
+    if o is not None and np.size(o) in (1, n):
+        x = float(np.ravel(o)[sample if np.size(o) == n else 0])
+        text += f" {x:.2f}" if 0.01 <= abs(x) < 1e4 else f" {x:.3g}"
+    return text
+
+
+def _pick_output(attribution: Any, values: np.ndarray, target: Any) -> tuple[np.ndarray, str | None]:
+    """One output's values of a target="all" attribution ``(N, K, ...)`` (by class name or index)."""
+    multi = attribution.params.get("target") == "all" and values.ndim >= 2
+    if not multi:
+        if target is not None:
+            raise ValueError(
+                "target= picks one output of an attribution computed with target='all'; this one explains one "
+                "target per row already"
+            )
+        return values, None
+    k = values.shape[1]
+    t = np.ravel(attribution.target) if attribution.target is not None else np.arange(k)
+    targets = [int(x) for x in t] if t.size == k else list(range(k))
+    names = attribution.output_names
+    if target is None:
+        raise ValueError(
+            f"this attribution explains every output (target='all', values {values.shape}); pick the class to "
+            "draw with target=<output index or class name>, or use HeatmapOverlay for a grid of classes"
+        )
+    if isinstance(target, str):
+        if names is None or target not in names:
+            import difflib
+
+            close = difflib.get_close_matches(target, names or [], n=5, cutoff=0.5)
+            raise ValueError(f"unknown class name {target!r}" + (f"; close matches: {close}" if close else
+                             "" if names else "; the attribution has no output_names, give an output index"))
+        idx = names.index(target)
+    elif isinstance(target, (bool, np.bool_)) or not isinstance(target, (int, np.integer)):
+        raise TypeError(f"target must be an output index or a class name, got {type(target).__name__}")
+    else:
+        idx = int(target)
+    if idx not in targets:
+        raise ValueError(f"target {idx} is not among the attribution's outputs {targets[0]}..{targets[-1]}")
+    j = targets.index(idx)
+    name = names[idx] if names is not None and 0 <= idx < len(names) else f"target {idx}"
+    return values[:, j], name
 
 
 def _vmax(v: np.ndarray, clip: float) -> float:
@@ -59,19 +197,34 @@ def plot_attribution(
     max_features: int = 12,
     coverage: float = 0.95,
     link: str = "identity",
+    feature_names: Any = None,
+    target: Any = None,
 ):
-    """Draw one row of an :class:`~xai_widgets.Attribution`; returns the ``Axes``."""
+    """Draw one row of an :class:`~xai_widgets.Attribution`; returns the ``Axes``.
+
+    See :meth:`xai_widgets.Attribution.plot` for the parameters.
+    """
     import matplotlib.pyplot as plt
 
     from ._display import as_images, reduce_map
 
+    if sign not in _SIGNS:
+        raise ValueError(f"unknown sign {sign!r}; expected 'all', 'positive', 'negative' or 'absolute'")
+    if isinstance(alpha, (bool, np.bool_)) or not isinstance(alpha, (int, float, np.floating, np.integer)) \
+            or not 0 <= float(alpha) <= 1:
+        raise ValueError(f"alpha must be a number in [0, 1], got {alpha!r}")
+    if not 0 < float(clip_percentile) <= 100:
+        raise ValueError(f"clip_percentile must be in (0, 100], got {clip_percentile!r}")
     values = np.asarray(attribution.values, dtype=np.float64)
     n = values.shape[0]
     if not -n <= sample < n:
         raise ValueError(f"sample must be in [0, {n - 1}], got {sample}")
+    values, picked = _pick_output(attribution, values, target)
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 4) if values.ndim >= 3 else (8, 2.6))
-    title = attribution.method if title is None else title
+    if title is None:
+        cls = picked if picked is not None else _class_of_row(attribution, sample % n)
+        title = attribution.method + (f" · {cls}" if cls else "")
 
     if values.ndim >= 3 and not (values.ndim == 3 and style in ("bars", "tokens")):
         img_src = image if image is not None else attribution.data
@@ -86,17 +239,18 @@ def plot_attribution(
             from ._display import bilinear_resize
 
             v = bilinear_resize(v, *hw)
-        v = _signed(v, sign)
-        vmax = _vmax(v, clip_percentile)
-        signed = sign == "all" and bool((v < 0).any())
+        vmax = _vmax(_signed(v, sign), clip_percentile)
+        # "all" with no negative value anywhere: the positive half, as the widget draws it
+        drawn = "positive" if sign == "all" and not bool((v < 0).any()) else sign
         if cmap is None:
-            cmap = "coolwarm" if signed else "inferno"
-        lo = -vmax if signed else 0.0
+            cmap = "coolwarm" if drawn == "all" else "inferno"
         if img is not None:
-            ax.imshow(img)
-        im = ax.imshow(v, cmap=cmap, vmin=lo, vmax=vmax, alpha=alpha if img is not None else 1.0)
+            ax.imshow(overlay_rgb(img, v, cmap, drawn, vmax, float(alpha)), interpolation="nearest")
+        else:
+            # no picture to blend over: the map itself on white, at full strength
+            ax.imshow(overlay_rgb(None, v, cmap, drawn, vmax, 1.0), interpolation="nearest")
         if colorbar:
-            ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+            ax.figure.colorbar(_colorbar_mappable(cmap, drawn, vmax), ax=ax, fraction=0.046, pad=0.04)
         ax.set_axis_off()
         ax.set_title(title)
         return ax
@@ -105,9 +259,16 @@ def plot_attribution(
     if values.ndim == 3:
         values = values.sum(-1) if reduce == "sum" else values.mean(-1)
     v = _signed(values.reshape(n, -1)[sample], sign)
-    names = attribution.feature_names or [str(i) for i in range(v.size)]
-    if len(names) != v.size:
-        names = [str(i) for i in range(v.size)]
+    if feature_names is not None:
+        if isinstance(feature_names, str) or not hasattr(feature_names, "__len__"):
+            raise TypeError(f"feature_names must be a list of {v.size} names, got {type(feature_names).__name__}")
+        names = [str(f) for f in feature_names]
+        if len(names) != v.size:
+            raise ValueError(f"feature_names has {len(names)} names but the row has {v.size} features")
+    else:
+        names = attribution.feature_names or [str(i) for i in range(v.size)]
+        if len(names) != v.size:
+            names = [str(i) for i in range(v.size)]
     if style == "auto":
         tokenish = any(s.startswith(_TOKENISH) or (s.startswith("[") and s.endswith("]")) for s in names)
         additive = attribution.base_values is not None or attribution.outputs is not None
