@@ -1,23 +1,31 @@
 /**
- * TextHeatmap view: tokens coloured by attribution (symmetric diverging scale
- * by default), hover readout, click to pin a token (synced `token`), sample
- * selector, sign / colormap controls and PNG download.
+ * TextHeatmap view: tokens coloured by attribution, one row per method.
+ *
+ * Each shown token is a column with one cell per method, so a token sits at
+ * the same x in every row; columns flow into lines that fit the output's
+ * width (text/layout.ts), each line a grid whose first track holds the method
+ * names. Padding (the attention mask's zeros) is not drawn; `token` keeps the
+ * original positions. Hover shows every method's value, click pins a token
+ * (synced `token`). Token text is black or white by contrast with the colour
+ * actually painted (text/colors.ts), recomputed on theme switches.
  * Tokens reach the DOM only through textContent.
  */
 import { COLORMAPS, isColormap } from "./lib/colormaps";
 import { drawColorbar, hiDpi } from "./lib/canvas";
 import { decodeArray, type ArrayMeta } from "./lib/decode";
-import { h, labelled, select } from "./lib/dom";
-import { downloadCanvas } from "./lib/download";
+import { fillSelect, h, labelled, select } from "./lib/dom";
 import { listen, type RenderProps } from "./lib/model";
-import { SIGNS, formatValue, scaleMax, type SignMode } from "./lib/scale";
+import { SIGNS, formatValue, type SignMode } from "./lib/scale";
 import { injectStyle, parseColor, resolvedColors } from "./lib/theme";
 import { Tooltip } from "./lib/tooltip";
-import { FLAG_CONTINUATION, FLAG_SPECIAL, rgbCss, tokenColors } from "./text/colors";
+import { FLAG_CONTINUATION, FLAG_PADDING, FLAG_SPECIAL, rgbCss, tokenColors } from "./text/colors";
+import { rowScales, sampleData, shownSum, type SampleData } from "./text/data";
+import { exportTokens } from "./text/export";
+import { breakLines, gutterWidth } from "./text/layout";
 import { injectTextStyle } from "./text/style";
 import { watchTheme } from "./text/theme_watch";
 
-export { FLAG_CONTINUATION, FLAG_SPECIAL, tokenColors };
+export { FLAG_CONTINUATION, FLAG_PADDING, FLAG_SPECIAL, tokenColors };
 
 const SIGN_LABELS: [string, string][] = [
   ["all", "all (signed)"],
@@ -25,12 +33,20 @@ const SIGN_LABELS: [string, string][] = [
   ["negative", "negative"],
   ["absolute", "absolute"],
 ];
+const BAR_W = 220;
+const BAR_H = 28;
 
-interface Row {
-  tokens: string[];
-  display: string[];
-  flags: number[];
-  values: Float32Array;
+interface Built {
+  key: string;
+  data: SampleData;
+  /** cells[k][m]: shown token k (original position data.shown[k]), method m */
+  cells: HTMLSpanElement[][];
+  labels: string[];
+  /** natural width of each shown token's cell (0 until measured) */
+  widths: number[];
+  labelWidths: number[];
+  measured: boolean;
+  laidOutFor: number;
 }
 
 function render({ model, el }: RenderProps): () => void {
@@ -41,59 +57,57 @@ function render({ model, el }: RenderProps): () => void {
   const root = h("div", { class: "xw-root xw-text-heatmap" });
   el.appendChild(root);
 
-  const nSamples = Number(model.get("n_samples")) || 1;
-  const labels: string[] = model.get("_sample_labels") || [];
-  const sampleSel =
-    nSamples > 1
-      ? select(
-          "xw-sample",
-          Array.from({ length: nSamples }, (_, i) => [String(i), labels[i] ?? String(i)] as [string, string]),
-          String(model.get("sample") ?? 0),
-        )
-      : null;
+  const sampleSel = select("xw-sample", [], "0");
   const cmapSel = select("xw-colormap", COLORMAPS, String(model.get("colormap")));
   const signSel = select("xw-sign", SIGN_LABELS, String(model.get("sign")));
+  const sharedBox = h("input", { class: "xw-shared", attrs: { type: "checkbox" } });
+  const sharedCtl = labelled("Shared scale", sharedBox);
   const download = h("button", { class: "xw-download", text: "⤓ PNG", title: "Download as PNG", attrs: { type: "button" } });
   const title = h("div", { class: "xw-title" });
   const toolbar = h("div", { class: "xw-toolbar" }, [
     title,
-    sampleSel ? labelled("Sample", sampleSel) : null,
+    labelled("Sample", sampleSel),
     labelled("Colormap", cmapSel),
     labelled("Sign", signSel),
+    sharedCtl,
     h("span", { class: "xw-spacer" }),
     download,
   ]);
+  const caption = h("div", { class: "xw-caption" });
   const tokensEl = h("div", { class: "xw-tokens" });
-  const colorbar = h("canvas", { class: "xw-colorbar" });
+  const bars = h("div", { class: "xw-bars" });
   const status = h("div", { class: "xw-status" });
-  root.append(toolbar, tokensEl, h("div", { class: "xw-footer" }, [colorbar, status]));
+  root.append(toolbar, caption, tokensEl, h("div", { class: "xw-footer" }, [bars, status]));
   const tooltip = new Tooltip(root);
 
-  let spans: HTMLSpanElement[] = [];
   let valuesBuf: unknown = null;
   let decoded: Float32Array = new Float32Array(0);
-  let builtFor = "";
-  let vmax = 1;
+  let built: Built | null = null;
+  let vmaxes: number[] = [];
   let drawnBg = "";
+  let labelsKey = "";
 
-  function row(): Row | null {
+  const methods = (): string[] => {
+    const m: unknown = model.get("methods");
+    return Array.isArray(m) && m.length ? m.map(String) : [String(model.get("method") ?? "")];
+  };
+
+  function current(): SampleData | null {
     const meta: ArrayMeta | null = model.get("_values_meta");
-    if (!meta) return null;
+    if (!meta || !meta.shape) return null;
     const buf = model.get("_values");
     if (buf !== valuesBuf) {
       valuesBuf = buf;
       decoded = decodeArray(buf, meta);
     }
-    const s = Number(model.get("sample")) || 0;
-    const samples = meta.samples ?? Array.from({ length: meta.shape[0] }, (_, i) => i);
-    const pos = samples.indexOf(s);
-    if (pos < 0) return null;
-    const T = meta.shape[1];
-    const tokens: string[] = (model.get("_tokens") || [])[pos] || [];
-    const display: string[] = (model.get("_display") || [])[pos] || tokens;
-    const flags: number[] = (model.get("_flags") || [])[pos] || [];
-    const values = decoded.subarray(pos * T, (pos + 1) * T);
-    return { tokens, display, flags, values };
+    return sampleData(
+      meta,
+      decoded,
+      Number(model.get("sample")) || 0,
+      model.get("_tokens") || [],
+      model.get("_display") || [],
+      model.get("_flags") || [],
+    );
   }
 
   function opts() {
@@ -102,20 +116,142 @@ function render({ model, el }: RenderProps): () => void {
       colormap: isColormap(cm) ? cm : "coolwarm",
       sign: (SIGNS.includes(model.get("sign")) ? model.get("sign") : "all") as SignMode,
       clip: Number(model.get("clip_percentile")) || 100,
+      shared: Boolean(model.get("shared_scale")),
     };
   }
 
-  function build(r: Row): void {
-    while (tokensEl.firstChild) tokensEl.removeChild(tokensEl.firstChild);
-    spans = r.display.map((text, i) => {
-      const f = r.flags[i] || 0;
+  // ---------------------------------------------------------------- build
+  function build(d: SampleData, key: string): Built {
+    const names = methods();
+    const M = d.values.length;
+    const labels = Array.from({ length: M }, (_, m) => names[m] ?? `method ${m}`);
+    const cells = d.shown.map((i) => {
+      const f = d.flags[i] || 0;
       let cls = "xw-token";
       if (f & FLAG_CONTINUATION) cls += " xw-cont";
       if (f & FLAG_SPECIAL) cls += " xw-special";
-      const s = h("span", { class: cls, attrs: { "data-i": String(i) } });
-      s.textContent = text; // text only — never innerHTML
-      tokensEl.appendChild(s);
-      return s;
+      return labels.map((_, m) => {
+        const s = h("span", { class: cls, attrs: { "data-i": String(i), "data-m": String(m) } });
+        s.textContent = d.display[i] ?? d.tokens[i] ?? ""; // text only — never innerHTML
+        return s;
+      });
+    });
+    return { key, data: d, cells, labels, widths: cells.map(() => 0), labelWidths: labels.map(() => 0), measured: false, laidOutFor: -1 };
+  }
+
+  /** Natural widths of the cells and labels, measured unwrapped in the page's fonts. */
+  function measure(b: Built): void {
+    const probe = h("div", { class: "xw-measure" });
+    for (const c of b.cells) probe.appendChild(c[0]);
+    const labelEls = b.labels.map((t) => h("span", { class: "xw-rowlabel", text: t }));
+    if (b.labels.length > 1) for (const l of labelEls) probe.appendChild(l);
+    tokensEl.appendChild(probe);
+    b.widths = b.cells.map((c) => Math.ceil(c[0].getBoundingClientRect().width));
+    b.labelWidths = b.labels.length > 1 ? labelEls.map((l) => Math.ceil(l.getBoundingClientRect().width)) : [];
+    probe.remove();
+    b.measured = b.widths.length === 0 || b.widths.some((w) => w > 0);
+  }
+
+  function layout(force = false): void {
+    const b = built;
+    if (!b) return;
+    const W = Math.floor(tokensEl.clientWidth);
+    if (!W) return; // not displayed yet; the ResizeObserver calls again
+    if (!b.measured) measure(b);
+    if (!b.measured || (!force && b.laidOutFor === W)) return;
+    b.laidOutFor = W;
+    const M = b.labels.length;
+    const gutter = M > 1 ? gutterWidth(b.labelWidths, W) : 0;
+    const joins = b.data.shown.map((i) => ((b.data.flags[i] || 0) & FLAG_CONTINUATION) !== 0);
+    const lines = breakLines(b.widths, joins, W - gutter);
+    const frag = document.createDocumentFragment();
+    const captions = classCaptions();
+    for (const line of lines) {
+      const ln = h("div", { class: "xw-tline" });
+      ln.style.gridTemplateColumns = (gutter ? `${gutter}px ` : "") + line.tracks.map((t) => `${t}px`).join(" ");
+      if (gutter) {
+        b.labels.forEach((name, m) => {
+          const lab = h("span", { class: "xw-rowlabel", text: name, title: captions[m] ? `${name}: ${captions[m]}` : name });
+          lab.style.gridRow = String(m + 1);
+          lab.style.gridColumn = "1";
+          ln.appendChild(lab);
+        });
+      }
+      line.cols.forEach((k, c) => {
+        b.cells[k].forEach((cell, m) => {
+          cell.style.gridRow = String(m + 1);
+          cell.style.gridColumn = String(c + (gutter ? 2 : 1));
+          cell.style.marginLeft = `${line.gaps[c]}px`;
+          ln.appendChild(cell);
+        });
+      });
+      frag.appendChild(ln);
+    }
+    while (tokensEl.firstChild) tokensEl.removeChild(tokensEl.firstChild);
+    tokensEl.classList.toggle("xw-multi", M > 1);
+    tokensEl.appendChild(frag);
+    markPinned();
+    // ready once the tokens are in the page, not merely built
+    root.setAttribute("data-xw-ready", "1");
+  }
+
+  // ----------------------------------------------------------------- draw
+  function classCaptions(): string[] {
+    const all: unknown = model.get("_captions");
+    const s = Number(model.get("sample")) || 0;
+    return Array.isArray(all) && Array.isArray(all[s]) ? all[s].map(String) : [];
+  }
+
+  function drawCaption(): void {
+    const caps = classCaptions();
+    const names = methods();
+    const some = caps.filter((c) => c);
+    if (!some.length) caption.textContent = "";
+    else if (caps.every((c) => c === caps[0])) caption.textContent = `Explains: ${caps[0]}`;
+    else caption.textContent = caps.map((c, m) => `${names[m] ?? m}: ${c || "?"}`).join(" · ");
+  }
+
+  function syncSelects(): void {
+    const n = Number(model.get("n_samples")) || 1;
+    const labels: string[] = model.get("_sample_labels") || [];
+    const key = `${n}|${labels.join("\u0000")}`;
+    if (key !== labelsKey) {
+      labelsKey = key;
+      fillSelect(sampleSel, Array.from({ length: n }, (_, i) => [String(i), labels[i] ?? String(i)] as [string, string]), String(model.get("sample") ?? 0));
+    }
+    sampleSel.value = String(model.get("sample") ?? 0);
+  }
+
+  function colorCells(b: Built, vm: number[], o: ReturnType<typeof opts>, bg: [number, number, number]): void {
+    b.cells.forEach((col, k) => {
+      const i = b.data.shown[k];
+      const special = ((b.data.flags[i] || 0) & FLAG_SPECIAL) !== 0;
+      col.forEach((cell, m) => {
+        // always explicit: the text follows the colour actually painted behind it
+        const c = tokenColors(b.data.values[m][i], o.sign, vm[m], o.colormap, bg, special);
+        cell.style.backgroundColor = rgbCss(c.background);
+        cell.style.color = rgbCss(c.text);
+      });
+    });
+  }
+
+  function drawBars(vm: number[], o: ReturnType<typeof opts>, colors: ReturnType<typeof resolvedColors>): void {
+    const names = methods();
+    const one = vm.length <= 1 || o.shared;
+    const want = one ? 1 : vm.length;
+    while (bars.children.length > want) bars.lastChild?.remove();
+    while (bars.children.length < want) bars.appendChild(h("div", { class: "xw-bar" }, [h("span", { class: "xw-bar-label" }), h("canvas", { class: "xw-colorbar" })]));
+    const width = Math.max(120, Math.min(BAR_W, Math.floor(root.clientWidth - 24) || BAR_W));
+    Array.from(bars.children).forEach((bar, k) => {
+      const label = bar.firstChild as HTMLSpanElement;
+      label.textContent = one ? "" : names[k] ?? "";
+      label.style.display = one ? "none" : "";
+      const canvas = bar.lastChild as HTMLCanvasElement;
+      const ctx = hiDpi(canvas, width, BAR_H);
+      if (!ctx) return;
+      ctx.clearRect(0, 0, width, BAR_H);
+      // 3 px margins: tick labels at the ends must not touch the canvas edge
+      drawColorbar(ctx, 3, 2, width - 6, o.colormap, o.sign, vm[one ? 0 : k] ?? 1, { color: colors.fg, border: colors.border, font: `11px ${colors.font}` });
     });
   }
 
@@ -124,74 +260,93 @@ function render({ model, el }: RenderProps): () => void {
     return typeof t === "number" && Number.isInteger(t) ? t : null;
   }
 
-  function updatePinned(r: Row): void {
+  function markPinned(): void {
     const p = pinned();
-    spans.forEach((s, i) => s.classList.toggle("xw-pinned", i === p));
+    if (!built) return;
+    built.cells.forEach((col, k) => {
+      const on = built!.data.shown[k] === p;
+      for (const c of col) c.classList.toggle("xw-pinned", on);
+    });
+  }
+
+  function drawStatus(): void {
+    const b = built;
+    if (!b) return;
+    const d = b.data;
+    const names = methods();
     while (status.firstChild) status.removeChild(status.firstChild);
-    let sum = 0;
-    for (const v of r.values) if (Number.isFinite(v)) sum += v;
-    if (p !== null && p < r.tokens.length) {
-      status.append("Pinned ", h("b", { text: `#${p} ${JSON.stringify(r.tokens[p])}` }), " = ", h("b", { text: formatValue(r.values[p]) }));
+    const p = pinned();
+    const M = d.values.length;
+    if (p !== null && p < d.tokens.length && d.shown.includes(p)) {
+      status.append("Pinned ", h("b", { text: `#${p} ${JSON.stringify(d.tokens[p])}` }));
+      if (M === 1) status.append(" = ", h("b", { text: formatValue(d.values[0][p]) }));
+      else d.values.forEach((v, m) => status.append(` · ${names[m] ?? m} `, h("b", { text: formatValue(v[p]) })));
     } else {
-      status.append(`${r.tokens.length} tokens · click one to pin it`);
+      const hidden = d.tokens.length - d.shown.length;
+      status.append(`${d.shown.length} tokens` + (hidden ? ` (${hidden} padding hidden)` : "") + " · click one to pin it");
     }
-    status.append(" · sum ", h("b", { text: formatValue(sum) }));
+    if (M === 1) status.append(" · sum ", h("b", { text: formatValue(shownSum(d.values[0], d.shown)) }));
   }
 
   function draw(): void {
     const o = opts();
     cmapSel.value = o.colormap;
     signSel.value = o.sign;
-    if (sampleSel) sampleSel.value = String(model.get("sample"));
-    title.textContent = String(model.get("method") ?? "");
+    syncSelects();
+    const names = methods();
+    const multi = names.length > 1;
+    sharedCtl.style.display = multi ? "" : "none";
+    sharedBox.checked = o.shared;
+    title.textContent = multi ? "" : names[0] ?? "";
     title.style.display = title.textContent ? "" : "none";
-    const r = row();
-    if (!r) {
+    drawCaption();
+    const d = current();
+    if (!d) {
       status.textContent = `Loading sample ${model.get("sample")}…`;
       return;
     }
-    const key = `${model.get("sample")}|${r.tokens.length}|${String(valuesBuf === null ? "" : "b")}`;
-    if (key !== builtFor || spans.length !== r.tokens.length || !spans.every((s) => s.isConnected)) {
-      build(r);
-      builtFor = key;
+    const key = `${d.sample}|${d.values.length}|${d.tokens.length}|${d.shown.join(",")}|${(d.display || []).join("\u0000")}`;
+    if (!built || built.key !== key) {
+      built = build(d, key);
+      layout(true);
+    } else {
+      built.data = d; // same tokens, new values
     }
-    vmax = scaleMax([r.values], o.sign, o.clip);
+    vmaxes = rowScales(d, o.sign, o.clip, o.shared);
     const colors = resolvedColors(root);
     const bg = parseColor(colors.bg) ?? [255, 255, 255];
     drawnBg = colors.bg;
-    spans.forEach((s, i) => {
-      // always explicit: the text follows the colour actually painted behind it
-      const c = tokenColors(r.values[i], o.sign, vmax, o.colormap, bg, ((r.flags[i] || 0) & FLAG_SPECIAL) !== 0);
-      s.style.backgroundColor = rgbCss(c.background);
-      s.style.color = rgbCss(c.text);
-    });
-    const ctx = hiDpi(colorbar, 220, 28);
-    if (ctx) {
-      ctx.clearRect(0, 0, 220, 28);
-      drawColorbar(ctx, 0, 2, 220, o.colormap, o.sign, vmax, { color: colors.fg, border: colors.border, font: `11px ${colors.font}` });
-    }
-    updatePinned(r);
-    root.setAttribute("data-xw-ready", "1");
+    colorCells(built, vmaxes, o, bg);
+    drawBars(vmaxes, o, colors);
+    markPinned();
+    drawStatus();
+    if (built.laidOutFor >= 0) root.setAttribute("data-xw-ready", "1");
   }
 
-  function indexOf(target: EventTarget | null): number | null {
+  // --------------------------------------------------------------- events
+  function cellOf(target: EventTarget | null): { i: number; m: number } | null {
     const s = target instanceof Element ? target.closest(".xw-token") : null;
     if (!s || !tokensEl.contains(s)) return null;
     const i = Number(s.getAttribute("data-i"));
-    return Number.isInteger(i) ? i : null;
+    const m = Number(s.getAttribute("data-m"));
+    return Number.isInteger(i) ? { i, m: Number.isInteger(m) ? m : 0 } : null;
   }
 
   tokensEl.addEventListener(
     "mousemove",
     (e) => {
-      const i = indexOf(e.target);
-      const r = i === null ? null : row();
-      if (i === null || !r) return tooltip.hide();
-      tooltip.show(e.clientX, e.clientY, [
-        ["index", String(i)],
-        ["value", formatValue(r.values[i])],
-        ["scale ±", formatValue(vmax)],
-      ], r.tokens[i]);
+      const c = cellOf(e.target);
+      const d = built?.data;
+      if (!c || !d) return tooltip.hide();
+      const names = methods();
+      const rows: [string, string][] = [["index", String(c.i)]];
+      if (d.values.length === 1) {
+        rows.push(["value", formatValue(d.values[0][c.i])], ["scale ±", formatValue(vmaxes[0] ?? 1)]);
+      } else {
+        d.values.forEach((v, m) => rows.push([names[m] ?? String(m), formatValue(v[c.i])]));
+        if (opts().shared) rows.push(["scale ±", formatValue(vmaxes[0] ?? 1)]);
+      }
+      tooltip.show(e.clientX, e.clientY, rows, d.tokens[c.i]);
     },
     on,
   );
@@ -199,9 +354,9 @@ function render({ model, el }: RenderProps): () => void {
   tokensEl.addEventListener(
     "click",
     (e) => {
-      const i = indexOf(e.target);
-      if (i === null) return;
-      model.set("token", pinned() === i ? null : i);
+      const c = cellOf(e.target);
+      if (!c) return;
+      model.set("token", pinned() === c.i ? null : c.i);
       model.save_changes();
     },
     on,
@@ -212,77 +367,68 @@ function render({ model, el }: RenderProps): () => void {
   };
   cmapSel.addEventListener("change", () => setAndSave("colormap", cmapSel.value), on);
   signSel.addEventListener("change", () => setAndSave("sign", signSel.value), on);
-  sampleSel?.addEventListener("change", () => setAndSave("sample", Number(sampleSel.value)), on);
-  download.addEventListener("click", () => exportPng(), on);
+  sampleSel.addEventListener("change", () => setAndSave("sample", Number(sampleSel.value)), on);
+  sharedBox.addEventListener("change", () => setAndSave("shared_scale", sharedBox.checked), on);
+  download.addEventListener(
+    "click",
+    () => {
+      const o = opts();
+      const colors = resolvedColors(root);
+      const names = methods();
+      const one = vmaxes.length <= 1 || o.shared;
+      exportTokens(tokensEl, {
+        title: title.textContent || (names.length > 1 ? names.join(" · ") : "attribution"),
+        caption: caption.textContent || "",
+        colormap: o.colormap,
+        sign: o.sign,
+        bars: one ? [{ label: "", vmax: vmaxes[0] ?? 1 }] : vmaxes.map((v, m) => ({ label: names[m] ?? "", vmax: v })),
+        colors,
+      });
+    },
+    on,
+  );
 
-  function exportPng(): void {
-    const r = row();
-    if (!r) return;
-    const o = opts();
-    const colors = resolvedColors(root);
-    const bg = parseColor(colors.bg) ?? [255, 255, 255];
-    const fg = colors.fg;
-    const W = 760;
-    const pad = 14;
-    const lineH = 26;
-    const scratch = document.createElement("canvas").getContext("2d");
-    if (!scratch) return;
-    const font = `14px ${colors.font}`;
-    scratch.font = font;
-    // lay out tokens
-    const boxes: { x: number; y: number; w: number; i: number }[] = [];
-    let x = pad;
-    let y = pad + 26;
-    r.display.forEach((text, i) => {
-      const w = scratch.measureText(text).width + 6;
-      const gap = (r.flags[i] || 0) & FLAG_CONTINUATION ? 0 : 4;
-      if (x + gap + w > W - pad && x > pad) {
-        x = pad;
-        y += lineH;
-      } else if (i > 0) x += gap;
-      boxes.push({ x, y, w, i });
-      x += w;
-    });
-    const H = y + lineH + 40 + pad;
-    const out = document.createElement("canvas");
-    out.width = W * 2;
-    out.height = H * 2;
-    const ctx = out.getContext("2d");
-    if (!ctx) return;
-    ctx.scale(2, 2);
-    ctx.fillStyle = colors.bg;
-    ctx.fillRect(0, 0, W, H);
-    ctx.fillStyle = fg;
-    ctx.font = `600 13px ${colors.font}`;
-    ctx.textBaseline = "alphabetic";
-    ctx.fillText(title.textContent || "attribution", pad, pad + 12);
-    ctx.font = font;
-    ctx.textBaseline = "middle";
-    for (const b of boxes) {
-      const c = tokenColors(r.values[b.i], o.sign, vmax, o.colormap, bg, ((r.flags[b.i] || 0) & FLAG_SPECIAL) !== 0);
-      ctx.fillStyle = rgbCss(c.background);
-      ctx.fillRect(b.x, b.y, b.w, lineH - 4);
-      ctx.fillStyle = rgbCss(c.text);
-      ctx.fillText(r.display[b.i], b.x + 3, b.y + (lineH - 4) / 2);
-    }
-    drawColorbar(ctx, pad, y + lineH + 8, 220, o.colormap, o.sign, vmax, { color: colors.fg, border: colors.border, font: `11px ${colors.font}` });
-    downloadCanvas(out, "text_heatmap.png");
-  }
-
-  const unlisten = listen(model, ["colormap", "sign", "clip_percentile", "sample", "_values", "_values_meta", "_tokens", "_display", "_flags", "method"], draw);
+  const unlisten = listen(
+    model,
+    ["colormap", "sign", "clip_percentile", "shared_scale", "sample", "_values", "_values_meta", "_tokens", "_display", "_flags", "method", "methods", "_sample_labels", "_captions", "n_samples"],
+    draw,
+  );
   const onToken = () => {
-    const r = row();
-    if (r) updatePinned(r);
+    markPinned();
+    drawStatus();
   };
   model.on("change:token", onToken);
+
+  // the line breaks follow the output's width
+  let frame = 0;
+  const ro =
+    typeof ResizeObserver !== "undefined"
+      ? new ResizeObserver(() => {
+          cancelAnimationFrame(frame);
+          frame = requestAnimationFrame(() => {
+            layout();
+            if (built) drawBars(vmaxes, opts(), resolvedColors(root));
+          });
+        })
+      : null;
+  ro?.observe(tokensEl);
   // token colours are blended over the page background: follow theme switches
   const unwatch = watchTheme(() => {
     if (resolvedColors(root).bg !== drawnBg) draw();
+  });
+  // fonts arriving late change the natural widths
+  document.fonts?.ready.then(() => {
+    if (built && !ac.signal.aborted) {
+      built.measured = false;
+      layout(true);
+    }
   });
   draw();
 
   return () => {
     ac.abort();
+    ro?.disconnect();
+    cancelAnimationFrame(frame);
     unwatch();
     unlisten();
     model.off("change:token", onToken);

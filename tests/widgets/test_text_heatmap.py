@@ -22,15 +22,16 @@ def test_values_round_trip_and_shapes():
     v = np.random.default_rng(0).normal(size=(2, 6))
     w = TextHeatmap(TOKS, v)
     got = np.frombuffer(w._values, "<f4").reshape(w._values_meta["shape"])
-    np.testing.assert_allclose(got, v, rtol=1e-6)
+    assert got.shape == (2, 1, 6)  # (rows, methods, tokens)
+    np.testing.assert_allclose(got[:, 0], v, rtol=1e-6)
     assert w._values_meta["samples"] == [0, 1]
     one = TextHeatmap(TOKS, torch.tensor(v[0]))
     assert one.n_samples == 1
     emb = np.random.default_rng(1).normal(size=(1, 6, 8))
     w3 = TextHeatmap(TOKS, emb)
-    np.testing.assert_allclose(ser.decode(w3._values, w3._values_meta)[0], emb.sum(-1)[0], rtol=1e-5)
+    np.testing.assert_allclose(ser.decode(w3._values, w3._values_meta)[0, 0], emb.sum(-1)[0], rtol=1e-5)
     w3m = TextHeatmap(TOKS, emb, reduce="mean")
-    np.testing.assert_allclose(ser.decode(w3m._values, w3m._values_meta)[0], emb.mean(-1)[0], rtol=1e-5)
+    np.testing.assert_allclose(ser.decode(w3m._values, w3m._values_meta)[0, 0], emb.mean(-1)[0], rtol=1e-5)
 
 
 def test_xss_token_stays_a_plain_string():
@@ -104,4 +105,166 @@ def test_only_current_row_sent_when_large():
     assert w._values_meta["samples"] == [0] and len(w._tokens) == 1
     w.sample = 3
     assert w._values_meta["samples"] == [3]
-    np.testing.assert_allclose(ser.decode(w._values, w._values_meta)[0], v[3], rtol=1e-6)
+    np.testing.assert_allclose(ser.decode(w._values, w._values_meta)[0, 0], v[3], rtol=1e-6)
+
+
+# ------------------------------------------------------------ several methods
+def _two_methods(n=2, t=6, seed=0):
+    rng = np.random.default_rng(seed)
+    names = ["negative", "positive"]
+    ig = xw.Attribution.from_array(rng.normal(size=(n, t)), method="integrated_gradients", target=[1] * n,
+                                   outputs=np.linspace(0.93, 0.5, n), output_names=names)
+    sg = xw.Attribution.from_array(rng.normal(size=(n, t)) * 10, method="smoothgrad", target=[1] * n,
+                                   outputs=np.linspace(0.93, 0.5, n), output_names=names)
+    return ig, sg
+
+
+def test_several_methods_one_row_each():
+    ig, sg = _two_methods()
+    w = TextHeatmap(TOKS, {"IG": ig, "SG": sg})
+    assert w.methods == ["IG", "SG"] and w.method == ""
+    assert repr(w) == "TextHeatmap(methods=['IG', 'SG'], samples=2, tokens=6)"
+    got = ser.decode(w._values, w._values_meta)
+    assert got.shape == (2, 2, 6) and w._values_meta["methods"] == 2
+    np.testing.assert_allclose(got[:, 0], ig.values, rtol=1e-6)
+    np.testing.assert_allclose(got[:, 1], sg.values, rtol=1e-6)
+    vals = w.values
+    assert set(vals) == {"IG", "SG"}
+    np.testing.assert_allclose(vals["SG"], sg.values, rtol=1e-6)
+    w.token = 3
+    at = w.values_at()
+    assert at == pytest.approx({"IG": ig.values[0, 3], "SG": sg.values[0, 3]}, rel=1e-6)
+    assert w.values_at(token=2, sample=1) == pytest.approx({"IG": ig.values[1, 2], "SG": sg.values[1, 2]}, rel=1e-6)
+    assert w.shared_scale is False
+    w.shared_scale = True
+    with pytest.raises(TypeError, match="shared_scale must be True or False"):
+        w.shared_scale = 1
+    # a single attribution keeps its method name and the (N, T) values
+    one = TextHeatmap(TOKS, ig)
+    assert one.methods == ["integrated_gradients"] and one.method == "integrated_gradients"
+    assert isinstance(one.values, np.ndarray) and one.values.shape == (2, 6)
+
+
+def test_class_names_in_sample_labels_and_captions():
+    ig, sg = _two_methods(n=2)
+    w = TextHeatmap(TOKS, {"IG": ig, "SG": sg})
+    assert w._sample_labels == ["0 · positive 0.93", "1 · positive 0.50"]
+    assert w._captions == [["positive 0.93", "positive 0.93"], ["positive 0.50", "positive 0.50"]]
+    # methods explaining different classes: the label names none, the captions each
+    other = xw.Attribution.from_array(sg.values, target=[0, 0], output_names=["negative", "positive"])
+    w2 = TextHeatmap(TOKS, {"IG": ig, "other": other})
+    assert w2._sample_labels == ["0", "1"]
+    assert w2._captions[0] == ["positive 0.93", "negative"]
+    # no class names: the index
+    w3 = TextHeatmap(TOKS, xw.Attribution.from_array(np.ones((2, 6)), target=[2, 3]))
+    assert w3._sample_labels == ["0 · target 2", "1 · target 3"]
+    assert TextHeatmap(TOKS, np.ones((2, 6)))._sample_labels == ["0", "1"]
+
+
+@pytest.mark.parametrize(
+    "attrs,msg",
+    [
+        ({"IG": np.ones((2, 6)), "SG": np.ones((2, 5))}, r"attribution 'SG' has 5 values per row but 'IG' has 6"),
+        ({"IG": np.ones((2, 6)), "SG": np.ones((3, 6))}, r"attribution 'SG' has 3 rows but 'IG' has 2"),
+        ({}, "empty dict"),
+        ({"IG": np.ones((2, 6)), "SG": np.array([[np.inf] * 6] * 2)}, r"attribution 'SG' values contains 12 NaN/inf"),
+    ],
+)
+def test_several_methods_validation(attrs, msg):
+    with pytest.raises(ValueError, match=msg):
+        TextHeatmap(TOKS, attrs)
+
+
+def test_method_names_and_lists():
+    with pytest.raises(TypeError, match="method names must be strings"):
+        TextHeatmap(TOKS, {1: np.ones(6)})
+    with pytest.raises(TypeError, match=r"pass a dict \{name: Attribution\}"):
+        TextHeatmap(TOKS, [xw.Attribution.from_array(np.ones((1, 6))), xw.Attribution.from_array(np.ones((1, 6)))])
+    all_out = xw.Attribution.from_array(np.ones((2, 3, 6)), params={"target": "all"})
+    with pytest.raises(ValueError, match="explains every output"):
+        TextHeatmap(TOKS, all_out)
+
+
+def test_options_are_checked_before_any_array_work(monkeypatch):
+    from xai_widgets.widgets import text_heatmap as th
+
+    def boom(*a, **k):
+        raise AssertionError("array work before the option check")
+
+    monkeypatch.setattr(th, "_token_values", boom)
+    with pytest.raises(ValueError, match="unknown colormap"):
+        TextHeatmap(TOKS, np.ones(6), colormap="rainbow")
+    with pytest.raises(TypeError, match="shared_scale must be True or False"):
+        TextHeatmap(TOKS, np.ones(6), shared_scale="yes")
+    with pytest.raises(ValueError, match="clip_percentile must be in"):
+        TextHeatmap(TOKS, np.ones(6), clip_percentile=0)
+
+
+# ------------------------------------------------------------------- padding
+PADDED = [["[CLS]", "a", "b", "c", "[SEP]", "[PAD]"], ["[CLS]", "x", "[SEP]", "[PAD]", "[PAD]", "[PAD]"]]
+MASK = np.array([[1, 1, 1, 1, 1, 0], [1, 1, 1, 0, 0, 0]])
+
+
+def test_mask_trims_padding_and_keeps_positions():
+    v = np.arange(12.0).reshape(2, 6)
+    w = TextHeatmap(PADDED, v, mask=torch.tensor(MASK))
+    np.testing.assert_array_equal(w.mask, MASK.astype(bool))
+    flags = np.array(w._flags)
+    from xai_widgets.widgets.text_heatmap import FLAG_PADDING
+
+    np.testing.assert_array_equal((flags & FLAG_PADDING) != 0, MASK == 0)
+    # the pad tokens are still special tokens underneath
+    assert flags[1, 3] & FLAG_SPECIAL
+    # positions stay the original ones
+    w.sample = 1
+    w.token = 2
+    assert w.values_at() == {"": 8.0}
+    with pytest.raises(ValueError, match=r"token 4 is padding in sample 1 .* shown positions \(0\.\.2\)"):
+        w.token = 4
+    w.sample = 0
+    w.token = 4  # real in row 0
+    w.sample = 1  # ... padding in row 1: unpinned
+    assert w.token is None
+    with pytest.raises(ValueError, match="token 5 is padding in sample 0"):
+        TextHeatmap(PADDED, v, mask=MASK, token=5)
+
+
+def test_mask_from_recorded_forward_kwargs():
+    a = xw.Attribution.from_array(np.ones((2, 6)), params={"forward_kwargs": {"attention_mask": torch.tensor(MASK)}})
+    w = TextHeatmap(PADDED, {"IG": a, "raw": np.zeros((2, 6))})
+    np.testing.assert_array_equal(w.mask, MASK.astype(bool))
+    b = xw.Attribution.from_array(np.ones((2, 6)), params={"attention_mask": MASK})
+    np.testing.assert_array_equal(TextHeatmap(PADDED, b).mask, MASK.astype(bool))
+    # an explicit mask wins
+    np.testing.assert_array_equal(TextHeatmap(PADDED, b, mask=np.ones((2, 6))).mask, np.ones((2, 6), bool))
+    c = xw.Attribution.from_array(np.ones((2, 6)), params={"attention_mask": np.ones((2, 6))})
+    with pytest.raises(ValueError, match="recorded different attention masks; pass mask="):
+        TextHeatmap(PADDED, {"b": b, "c": c})
+
+
+@pytest.mark.parametrize(
+    "mask,exc,msg",
+    [
+        (np.ones((2, 5)), ValueError, r"mask of shape \(2, 5\): expected \(N, T\) = \(2, 6\)"),
+        (np.ones(6), ValueError, r"mask of shape \(6,\): expected \(N, T\) = \(2, 6\)"),
+        (np.array([[1, 1, 1, 1, 1, 1], [0, 0, 0, 0, 0, 0]]), ValueError, "mask row 1 is all zeros"),
+        (np.full((2, 6), 0.5), ValueError, "mask must hold only 0 and 1"),
+        ([["a"] * 6] * 2, TypeError, "mask must be a numeric array"),
+    ],
+)
+def test_mask_validation(mask, exc, msg):
+    with pytest.raises(exc, match=msg):
+        TextHeatmap(PADDED, np.ones((2, 6)), mask=mask)
+
+
+def test_one_row_mask_may_be_1d():
+    w = TextHeatmap(PADDED[0], np.ones(6), mask=[1, 1, 1, 1, 1, 0])
+    np.testing.assert_array_equal(w.mask, [[True] * 5 + [False]])
+
+
+def test_close_releases_arrays():
+    ig, sg = _two_methods()
+    w = TextHeatmap(TOKS, {"IG": ig, "SG": sg}, mask=np.ones((2, 6)))
+    w.close()
+    assert w._vals is None and w._mask is None and w._attributions is None
+    assert w._values == b""
