@@ -31,6 +31,8 @@ export const TEXT_CSS = `
   display: block; color: var(--xw-fg); font-size: 0.92em; font-weight: 600; align-self: center;
   overflow: hidden; text-overflow: ellipsis; white-space: nowrap; padding: 0 8px 0 0; min-width: 0;
 }
+.xw-text-heatmap .xw-toolbar > * { min-width: 0; max-width: 100%; }
+.xw-text-heatmap .xw-control select { min-width: 0; max-width: 100%; flex: 0 1 auto; text-overflow: ellipsis; }
 .xw-text-heatmap .xw-bars { display: flex; flex-wrap: wrap; gap: 4px 16px; align-items: flex-end; min-width: 0; max-width: 100%; }
 .xw-text-heatmap .xw-bar { display: flex; flex-direction: column; min-width: 0; }
 .xw-text-heatmap .xw-bar-label { color: var(--xw-fg); font-size: 0.85em; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
