@@ -10,7 +10,9 @@
  * Data: `_thumbs` (uint8, every layer x head, small) and `_head` (the shown
  * head, full size) are traits; other heads come by custom message, are
  * prefetched for the current layer and kept in a byte-bounded LRU cache
- * (./attention/transport.ts). This file wires the parts together.
+ * (./attention/transport.ts). In a page saved by save_html the heads come
+ * from a table in the page and the view says which ones were left out.
+ * This file wires the parts together.
  */
 import { downloadCanvas } from "./lib/download";
 import { h } from "./lib/dom";
@@ -18,12 +20,13 @@ import { listen, type AnyModel, type RenderProps } from "./lib/model";
 import { injectStyle } from "./lib/theme";
 import { Tooltip } from "./lib/tooltip";
 import { colors, dpr, injectAttentionStyle, type ViewContext } from "./attention/context";
+import { formatBytes } from "./attention/labels";
 import { MatrixView } from "./attention/matrix";
 import { OverviewView } from "./attention/overview";
-import { AttentionState, type HeadData } from "./attention/state";
+import { AttentionState, missingMessage, type HeadData } from "./attention/state";
 import { TokensView } from "./attention/tokens";
 import { Toolbar } from "./attention/toolbar";
-import { HeadTransport } from "./attention/transport";
+import { EmbeddedPushes, HeadTransport, CACHE_BYTES } from "./attention/transport";
 import { VitView, imageShown } from "./attention/vit";
 
 function render({ model, el }: RenderProps): () => void {
@@ -57,15 +60,35 @@ function render({ model, el }: RenderProps): () => void {
     exportPng: () => exportPng(),
     zoom: () => matrix.zoom,
   });
-  const main = h("div", { class: "xw-main" }, [matrix.pane, tokens.pane, overview.pane, vit.pane]);
-  const footer = h("div", { class: "xw-footer" }, [toolbar.status]);
+  // a head a saved page does not hold: said in place of the panes (not a spinner)
+  const missingNote = h("div", { class: "xw-missing-note", attrs: { role: "status" } });
+  missingNote.hidden = true;
+  const main = h("div", { class: "xw-main" }, [matrix.pane, tokens.pane, overview.pane, vit.pane, missingNote]);
+  const embed = state.embed();
+  const embedNote = h("div", { class: "xw-embed-note" });
+  if (embed && embed.missing > 0) {
+    embedNote.textContent =
+      `${embed.missing} of ${embed.heads} heads are not in this file (size budget ${formatBytes(embed.max_bytes)}); ` +
+      "re-export with save_html(..., max_bytes=...) to include them.";
+  }
+  const footer = h("div", { class: "xw-footer" }, [toolbar.status, embed && embed.missing > 0 ? embedNote : null]);
   root.append(toolbar.el, main, footer);
 
   let missing = ""; // key shown as a miss, waiting for its bytes
-  const transport = new HeadTransport(model, (d: HeadData) => {
-    markCache();
-    if (d.key === state.wantedKey() && (!state.current || state.current.key !== d.key)) show();
-  });
+  const transport = new HeadTransport(
+    model,
+    (d: HeadData) => {
+      markCache();
+      if (d.key === state.wantedKey() && (!state.current || state.current.key !== d.key)) show();
+    },
+    CACHE_BYTES,
+    (key) => {
+      if (key === state.wantedKey()) show();
+    },
+  );
+  // a saved page: what the kernel would push on a source/sample change comes from the page
+  const pushes = embed ? new EmbeddedPushes(model, embed) : null;
+  let pushedFor = `${state.source()}|${state.sample()}`;
 
   function markCache(): void {
     root.setAttribute("data-xw-cache", transport.label());
@@ -80,11 +103,16 @@ function render({ model, el }: RenderProps): () => void {
     if (!d) {
       if (missing !== key) transport.stats.misses++;
       missing = key;
+      if (transport.missing.has(key)) return showMissing();
       root.classList.add("xw-loading");
       const head = state.head();
       toolbar.status.textContent = `Loading layer ${state.layer()}, head ${head < 0 ? "mean" : head}…`;
+      // live: the kernel pushes `_head` on every selection change; a saved page answers requests only
+      if (pushes) transport.request([state.wanted()]);
       return;
     }
+    missingNote.hidden = true;
+    root.removeAttribute("data-xw-missing");
     if (cur !== d) {
       if (cur && cur.key !== d.key && missing !== d.key) transport.stats.hits++;
       state.current = d;
@@ -96,9 +124,22 @@ function render({ model, el }: RenderProps): () => void {
     if (s) transport.prefetch(s, state.wanted(), d.bytes);
   }
 
+  function showMissing(): void {
+    root.classList.remove("xw-loading");
+    for (const p of [matrix.pane, tokens.pane, overview.pane, vit.pane]) p.style.display = "none";
+    ctx.tooltip.hide();
+    const text = missingMessage(state.wanted(), state.sources().length > 1, state.nSamples() > 1);
+    missingNote.textContent = text;
+    missingNote.hidden = false;
+    const head = state.head();
+    toolbar.status.textContent = `${state.source()} · layer ${state.layer()} · ${head < 0 ? "mean of heads" : `head ${head}`} · not in this file`;
+    root.setAttribute("data-xw-missing", state.wantedKey());
+    root.setAttribute("data-xw-ready", "1");
+  }
+
   function draw(): void {
     const d = state.current;
-    if (!d) return;
+    if (!d || !missingNote.hidden) return;
     const t0 = performance.now();
     const v = state.view();
     matrix.pane.style.display = v === "matrix" ? "" : "none";
@@ -151,11 +192,16 @@ function render({ model, el }: RenderProps): () => void {
   model.on("msg:custom", transport.onCustom);
   const offs = [
     listen(model, ["layer", "head", "source", "sample"], () => {
-      if (state.current && state.current.key === state.wantedKey()) return draw();
+      const combo = `${state.source()}|${state.sample()}`;
+      if (pushes && combo !== pushedFor) {
+        pushedFor = combo;
+        pushes.apply(state.source(), state.sample());
+      }
+      if (state.current && state.current.key === state.wantedKey() && missingNote.hidden) return draw();
       show();
     }),
     listen(model, ["_head", "_head_meta"], () => transport.ingestTrait()),
-    listen(model, ["view", "token", "colormap", "clip_percentile", "_mask"], () => {
+    listen(model, ["view", "token", "colormap", "clip_percentile", "_mask", "_tokens", "_query_tokens", "_sources"], () => {
       toolbar.sync();
       if (state.view() !== "tokens") state.focus = null;
       if (state.token() !== null) tokens.invalidate();

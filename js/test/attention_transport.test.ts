@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { HeadTransport } from "../src/attention/transport";
-import type { HeadData, HeadMeta, SourceInfo } from "../src/attention/state";
+import { EmbeddedPushes, HeadTransport } from "../src/attention/transport";
+import { missingMessage, type EmbedInfo, type HeadData, type HeadMeta, type SourceInfo } from "../src/attention/state";
 
 function fakeModel(state: Record<string, unknown> = {}) {
   const sent: any[] = [];
@@ -65,5 +65,51 @@ describe("HeadTransport", () => {
     const t = new HeadTransport({ ...m, send: undefined }, () => undefined);
     t.request([{ source: "attention", sample: 0, layer: 0, head: 0 }]);
     expect(t.isPending("attention|0|0|0")).toBe(false);
+  });
+});
+
+describe("saved pages", () => {
+  it("records heads answered as missing, reports them, and does not ask again", () => {
+    const m = fakeModel();
+    const seen: string[] = [];
+    const t = new HeadTransport(m, () => undefined, 1000, (k) => seen.push(k));
+    const r = { source: "attention", sample: 0, layer: 5, head: 3 };
+    t.request([r]);
+    const id = m.sent[0].requests[0].id;
+    // the standalone runtime's answer for a key not in the page's table
+    t.onCustom({ type: "error", id, message: "This head is not in this file", missing: true, request: m.sent[0].requests[0] });
+    expect(seen).toEqual(["attention|0|5|3"]);
+    expect(t.missing.get("attention|0|5|3")).toBe("This head is not in this file");
+    t.request([r]);
+    expect(m.sent.length).toBe(1);
+    expect(missingMessage(r, false, false)).toBe(
+      "Head 3 of layer 5 is not in this file (size budget); re-export with save_html(..., max_bytes=...) to include it.",
+    );
+    expect(missingMessage({ ...r, head: -1, source: "rollout", sample: 1 }, true, true)).toMatch(
+      /^The mean of heads of layer 5 \(source "rollout", sample 1\) is not in this file/,
+    );
+  });
+
+  it("pushes the page's thumbnails, mask and tokens on a source or sample change, and restores the saved ones", () => {
+    const state: Record<string, unknown> = {
+      source: "attention", sample: 0, _thumbs: "T-a0", _thumbs_meta: { m: "a0" }, _mask: "M-a0",
+      _tokens: ["a"], _query_tokens: [], _sources: ["S0"],
+    };
+    const m = fakeModel(state);
+    const embed: EmbedInfo = {
+      heads: 4, embedded: 3, missing: 1, max_bytes: 100, bytes: 90,
+      views: { "attention|0": {}, "attention|1": { _thumbs: "T-a1", _thumbs_meta: { m: "a1" }, _mask: "M-a1" } },
+      samples: { "0": {}, "1": { _tokens: ["b"], _query_tokens: [], _sources: ["S1"] } },
+    };
+    const p = new EmbeddedPushes(m, embed);
+    p.apply("attention", 1);
+    expect([state._thumbs, state._mask, state._tokens, state._sources]).toEqual(["T-a1", "M-a1", ["b"], ["S1"]]);
+    p.apply("attention", 0);
+    expect([state._thumbs, state._mask, state._tokens, state._sources]).toEqual(["T-a0", "M-a0", ["a"], ["S0"]]);
+    // not in the file: no thumbnails (the overview says so) rather than another source's
+    expect(p.hasView("rollout", 0)).toBe(false);
+    p.apply("rollout", 0);
+    expect((state._thumbs as DataView).byteLength).toBe(0);
+    expect(state._thumbs_meta).toEqual({});
   });
 });

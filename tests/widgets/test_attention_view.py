@@ -342,3 +342,82 @@ def test_static_png_masked_cells_scale_and_many_tokens():
     two = AttentionView(softmax_maps(B=2), extra={"rollout": softmax_maps(B=2, H=1, seed=4)}, sample=1)
     two.source = "rollout"
     assert two._static_figure().axes[0].get_title() == "rollout: layer 0 · head 0 · sample 1"
+
+
+def _spec_head(spec, request):
+    """Answer a view's request from a save_html spec as the standalone runtime does (js/src/standalone.ts)."""
+    import base64
+    import zlib
+
+    m = spec["messages"]
+    assert (m["request"], m["reply"]) == ("get", "head")
+    key = "|".join(str(request[f]) for f in m["key_fields"])
+    hit = m["table"].get(key)
+    if hit is None:
+        return None
+    b = spec["buffers"][hit["buf"]]
+    raw = base64.b64decode(b["b64"])
+    return ser.decode(zlib.decompress(raw) if b.get("z") else raw, hit["meta"]), hit["meta"]
+
+
+def test_save_html_embeds_every_head_nearest_first_within_the_budget():
+    from xai_widgets.widgets._html import widget_spec
+
+    a = softmax_maps(L=3, H=4, Q=6, K=6, B=2, seed=11)
+    ro = softmax_maps(L=3, H=1, Q=6, K=6, B=2, seed=12)
+    w = AttentionView(a, extra={"rollout": ro}, layer=1, head=2)
+    spec = widget_spec(w, max_bytes=10**9)
+    info = spec["state"]["_embed"]
+    # 2 samples x 3 layers x (mean + 4 heads) + 2 x 3 x 1 (one-head source: -1 is head 0)
+    assert (info["heads"], info["embedded"], info["missing"]) == (36, 36, 0)
+    for src, w5 in (("attention", a), ("rollout", ro)):
+        heads = range(-1, 4) if src == "attention" else (-1, 0)
+        for b in range(2):
+            for layer in range(3):
+                for h in heads:
+                    got, meta = _spec_head(spec, {"id": 1, "source": src, "sample": b, "layer": layer, "head": h})
+                    want = w5[b, layer].mean(0) if h == -1 else w5[b, layer, max(h, 0)]
+                    # the meta names the head asked for (the view caches by it)
+                    assert (meta["source"], meta["sample"], meta["layer"], meta["head"]) == (src, b, layer, h)
+                    np.testing.assert_allclose(got, want, atol=(want.max() - want.min()) / 255 / 2 + 1e-7)
+    # a budget for 5 heads of 36 bytes (uint8): the shown one and its 4 nearest, same source and sample
+    small = w._embed_extra(5 * 36)
+    keys = list(small["messages"]["table"])
+    assert keys == ["attention|0|1|2", "attention|0|1|1", "attention|0|1|3", "attention|0|0|2", "attention|0|2|2"]
+    assert sum(len(b) for b in small["buffers"]) <= 5 * 36
+    assert small["state"]["_embed"]["missing"] == 36 - 5
+    # larger budgets keep what smaller ones kept (nearest first)
+    prev: set = set()
+    for budget in (0, 100, 400, 2000, 5000):
+        ks = set(w._embed_extra(budget)["messages"]["table"])
+        assert prev <= ks
+        prev = ks
+    # with no budget the shown head still counts: it is in the saved state
+    none = w._embed_extra(0)
+    assert none["buffers"] == [] and none["state"]["_embed"]["embedded"] == 1
+
+
+def test_save_html_embeds_what_the_kernel_pushes_on_source_and_sample_change():
+    maps = AttentionMaps(softmax_maps(B=2, Q=5, K=5), tokens=[TOKS, ["x", "y", "z", "[PAD]", "[PAD]"]],
+                         mask=np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], bool))
+    w = AttentionView(maps, extra={"rollout": softmax_maps(B=2, H=1, Q=5, K=5, seed=3)})
+    info = w._embed_extra(10**9)["state"]["_embed"]
+    assert set(info["views"]) == {"attention|0", "attention|1", "rollout|0", "rollout|1"}
+    assert info["views"]["attention|0"] == {}  # the saved state holds it
+    v = info["views"]["attention|1"]
+    np.testing.assert_array_equal(np.frombuffer(v["_thumbs"], np.uint8), np.frombuffer(w._thumb_payload("attention", 1)[0], np.uint8))
+    mask = np.unpackbits(np.frombuffer(v["_mask"], np.uint8))[:25].reshape(5, 5).astype(bool)
+    np.testing.assert_array_equal(mask, w.masked(1, "attention"))
+    assert info["samples"]["1"]["_tokens"] == ["x", "y", "z", "[PAD]", "[PAD]"]
+    assert info["samples"]["0"]["_tokens"] == TOKS
+
+
+def test_save_html_float16_and_file(tmp_path):
+    a = softmax_maps(L=2, H=2, Q=7, K=7, seed=5)
+    w = AttentionView(a, dtype="float16")
+    ex = w._embed_extra(10**9)
+    assert all(len(b) == 2 * 49 for b in ex["buffers"])
+    assert ex["messages"]["missing"].startswith("This head is not in this file (size budget)")
+    path = w.save_html(tmp_path / "attention.html", max_bytes=2 * 49 * 3)
+    text = path.read_text(encoding="utf-8")
+    assert '"_embed"' in text and '"missing":' in text

@@ -698,6 +698,120 @@ class AttentionView(XWidget):
         ax.set_title(title, fontsize=11)
         return fig
 
+    # ------------------------------------------------------------ HTML export
+    #: What a standalone page says for a head that was left out of the file.
+    MISSING_HEAD = "not in this file (size budget); re-export with save_html(..., max_bytes=...) to include it"
+
+    def _embed_order(self) -> list[tuple[str, int, int, int]]:
+        """Every (source, sample, layer, head) with head -1 (the mean), nearest to the shown one first.
+
+        Near means: the shown source, then the shown sample, then the fewest
+        slider steps away (layer and head together), so a reader of a file cut
+        by its budget finds the neighbourhood of what was on screen.
+        """
+        cur_s, cur_b, cur_l, cur_h = self.source, self.sample, self.layer, self.head
+        names = list(self._srcs)
+        out = []
+        for name in names:
+            src = self._srcs[name]
+            heads = [-1] + list(range(src.H)) if src.H > 1 else [0]  # one head: -1 is the same data
+            for b in range(self._B):
+                for layer in range(src.L):
+                    for h in heads:
+                        dl, dh = abs(layer - cur_l), abs(h - cur_h)
+                        key = (name != cur_s, names.index(name), abs(b - cur_b), b, dl + dh, dl, dh, layer, h)
+                        out.append((key, (name, b, layer, h)))
+        out.sort(key=lambda x: x[0])
+        return [x[1] for x in out]
+
+    def _embed_extra(self, budget: int) -> dict:
+        """Heads for the standalone page, nearest first, up to ``budget`` bytes (see ``js/src/standalone.ts``).
+
+        The page answers the view's ``{"type": "get"}`` requests from a table
+        keyed ``source|sample|layer|head``; heads are encoded as the live
+        widget sends them (``dtype``: uint8 with per-head scale/offset, or
+        float16). What the kernel would push on a source or sample change
+        (thumbnails, mask, tokens) goes in the ``_embed`` state entry, counted
+        in the budget as well; heads left out are counted there so the view
+        can say how many are missing.
+        """
+        if self._srcs is None:
+            raise WidgetValueError("the widget is closed; its attention maps were released")
+        budget = int(budget)
+        buffers: list[bytes] = []
+        table: dict[str, dict] = {}
+        views: dict[str, dict] = {}
+        used = 0
+        total = embedded = 0
+
+        def view_patch(name: str, b: int) -> dict:
+            if (name, b) == (self.source, self.sample):  # already in the saved state
+                return {}
+            th, th_meta = self._thumb_payload(name, b)
+            return {"_thumbs": th, "_thumbs_meta": th_meta, "_mask": self._mask_payload(b, name)}
+
+        def alias(name: str, b: int, layer: int, h: int, i: int) -> None:
+            # a one-head source: its "mean of heads" (-1) is head 0; one buffer, a key and meta for each
+            meta = dict(table[f"{name}|{b}|{layer}|{h}"]["meta"], head=-1 if h == 0 else 0)
+            table[f"{name}|{b}|{layer}|{meta['head']}"] = {"meta": meta, "buf": i}
+
+        cur_data = (self.source, self.sample, self.layer, self.head if self._srcs[self.source].H > 1 else 0)
+        for name, b, layer, h in self._embed_order():
+            src = self._srcs[name]
+            total += 1
+            vkey = f"{name}|{b}"
+            if vkey not in views:
+                patch = view_patch(name, b)
+                size = sum(len(v) for v in patch.values() if isinstance(v, bytes))
+                if used + size > budget:
+                    continue  # neither the thumbnails nor this combination's heads fit
+                used += size
+                views[vkey] = patch
+            # the shown head is in the saved state (_head) anyway; in the table too when it fits, since
+            # a one-head source reaches it under head 0 and -1
+            in_state = (name, b, layer, h) == cur_data
+            n = src.Q * src.K * (1 if self._dtype == "uint8" else 2)
+            if used + n > budget:
+                embedded += in_state
+                continue
+            raw, meta = self._head_payload(name, b, layer, h)
+            used += len(raw)
+            table[f"{name}|{b}|{layer}|{h}"] = {"meta": meta, "buf": len(buffers)}
+            if src.H == 1:
+                alias(name, b, layer, h, len(buffers))
+            buffers.append(raw)
+            embedded += 1
+
+        samples = {
+            str(b): {
+                "_tokens": self._tok_rows[b],
+                "_query_tokens": self._q_rows[b] if self._q_rows is not None else [],
+                "_sources": [x.describe(b) for x in self._srcs.values()],
+            }
+            for b in range(self._B)
+        } if self._B > 1 else {}
+        return {
+            "buffers": buffers,
+            "messages": {
+                "request": "get",
+                "key_fields": ["source", "sample", "layer", "head"],
+                "reply": "head",
+                "table": table,
+                "missing": f"This head is {self.MISSING_HEAD}.",
+            },
+            "state": {
+                "_embed": {
+                    "heads": total,
+                    "embedded": embedded,
+                    "missing": total - embedded,
+                    "max_bytes": budget,
+                    "bytes": used,
+                    "views": views,
+                    "samples": samples,
+                },
+            },
+        }
+
     # ------------------------------------------------------------------ helpers
     @property
     def sources(self) -> list[str]:

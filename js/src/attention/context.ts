@@ -66,6 +66,8 @@ const CSS = `
 .xw-attention-view canvas.xw-lines { display: block; flex: 0 0 auto; pointer-events: none; }
 .xw-attention-view .xw-prefixes { display: flex; flex-wrap: wrap; gap: 4px; }
 .xw-attention-view .xw-prefixes button.xw-active { border-color: var(--xw-accent); box-shadow: 0 0 0 1px var(--xw-accent); }
+.xw-attention-view .xw-missing-note, .xw-attention-view .xw-overview-note { color: var(--xw-fg); padding: 16px 4px; max-width: 60ch; }
+.xw-attention-view .xw-embed-note { color: var(--xw-fg2); font-size: 0.92em; }
 .xw-attention-view .xw-pane-title { font-weight: 600; font-size: 0.92em; color: var(--xw-fg); }
 `;
 

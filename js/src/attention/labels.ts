@@ -40,3 +40,10 @@ export function cellText(v: number): string {
   if (a >= 0.005) return v.toFixed(2).replace(/^(-?)0\./, "$1.");
   return v.toExponential(0);
 }
+
+/** A byte count for people: "640 bytes", "12.5 KiB", "20.0 MiB". */
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} bytes`;
+  if (n < 2 ** 20) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 2 ** 20).toFixed(1)} MiB`;
+}

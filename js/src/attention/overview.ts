@@ -27,11 +27,14 @@ export class OverviewView {
   private thumbs: HTMLCanvasElement | null = null;
   private thumbsCmap = "";
   private geom: Geometry = { left: 0, top: 0, cs: 32, gap: 2, rows: 0, cols: 0 };
+  private note: HTMLDivElement;
 
   constructor(private ctx: ViewContext) {
     this.pane = h("div", { class: "xw-pane xw-overview-pane" });
     this.canvas = h("canvas", { class: "xw-overview" });
-    this.pane.append(this.canvas);
+    this.note = h("div", { class: "xw-overview-note" });
+    this.note.hidden = true;
+    this.pane.append(this.canvas, this.note);
     this.listen();
   }
 
@@ -80,6 +83,11 @@ export class OverviewView {
     this.build();
     const meta = model.get("_thumbs_meta") as ArrayMeta;
     const s = state.src();
+    const have = !!this.thumbs && !!meta?.shape && !!s;
+    this.canvas.style.display = have ? "" : "none";
+    this.note.hidden = have;
+    // only a saved page lacks them: the kernel always sends the thumbnails
+    this.note.textContent = have ? "" : "The overview of this source and sample is not in this file (size budget); re-export with save_html(..., max_bytes=...) to include it.";
     if (!this.thumbs || !meta?.shape || !s) return;
     const [L, C, tq, tk] = meta.shape;
     const avail = Math.max(300, (root.clientWidth || 800) - 24 - (this.ctx.imageShown() ? 300 : 0));

@@ -54,6 +54,34 @@ export interface HeadRequest {
 
 export type Focus = { side: "q" | "k"; index: number };
 
+/**
+ * What a saved page (save_html) carries besides the widget state: counts of
+ * embedded and missing heads, and per source/sample what the kernel would
+ * push on a change (`views`: thumbnails and mask; `samples`: tokens).
+ */
+export interface EmbedInfo {
+  heads: number;
+  embedded: number;
+  missing: number;
+  max_bytes: number;
+  bytes: number;
+  views: Record<string, Record<string, unknown>>;
+  samples: Record<string, Record<string, unknown>>;
+}
+
+/** How the views name a head in sentences: "head 3 of layer 5", "the mean of heads of layer 2". */
+export function headPhrase(r: HeadRequest, withSource: boolean, withSample: boolean): string {
+  const what = r.head < 0 ? `the mean of heads of layer ${r.layer}` : `head ${r.head} of layer ${r.layer}`;
+  const where = [withSource ? `source "${r.source}"` : "", withSample ? `sample ${r.sample}` : ""].filter(Boolean).join(", ");
+  return where ? `${what} (${where})` : what;
+}
+
+/** The message a saved page shows for a head left out of the file. */
+export function missingMessage(r: HeadRequest, withSource: boolean, withSample: boolean): string {
+  const what = headPhrase(r, withSource, withSample);
+  return `${what[0].toUpperCase()}${what.slice(1)} is not in this file (size budget); re-export with save_html(..., max_bytes=...) to include it.`;
+}
+
 export function keyOf(source: string, sample: number, layer: number, head: number): string {
   return `${source}|${sample}|${layer}|${head}`;
 }
@@ -184,6 +212,12 @@ export class AttentionState {
     if (own && own.length) return own;
     const q: string[] = this.model.get("_query_tokens") || [];
     return q.length ? q : this.keyTokens();
+  }
+
+  /** The saved page's embedding info; null in a live notebook. */
+  embed(): EmbedInfo | null {
+    const e = this.model.get("_embed");
+    return e && typeof e === "object" && typeof e.heads === "number" ? (e as EmbedInfo) : null;
   }
 
   nSamples(): number {

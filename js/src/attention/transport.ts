@@ -9,13 +9,15 @@
  */
 import { LruCache } from "../lib/lru";
 import type { AnyModel } from "../lib/model";
-import { keyOf, toHead, type HeadData, type HeadMeta, type HeadRequest, type SourceInfo } from "./state";
+import { keyOf, toHead, type EmbedInfo, type HeadData, type HeadMeta, type HeadRequest, type SourceInfo } from "./state";
 
 export const CACHE_BYTES = 96 * 2 ** 20;
 
 export class HeadTransport {
   readonly cache: LruCache<HeadData>;
   readonly stats = { hits: 0, misses: 0 };
+  /** key -> message, for heads the other side said it does not have (a saved page beyond its budget) */
+  readonly missing = new Map<string, string>();
   /** key -> request id, for requests not answered yet */
   private pending = new Map<string, number>();
   private reqId = 0;
@@ -25,6 +27,8 @@ export class HeadTransport {
     /** called with every head that arrives (trait or message) */
     private onArrive: (d: HeadData) => void,
     maxBytes = CACHE_BYTES,
+    /** called when a head is answered as missing */
+    private onMissing: (key: string) => void = () => undefined,
   ) {
     this.cache = new LruCache<HeadData>(maxBytes, (d) => d.bytes);
   }
@@ -70,7 +74,17 @@ export class HeadTransport {
     if (!msg || typeof msg !== "object") return;
     if (msg.type === "head" && buffers && buffers.length) this.ingest(toHead(buffers[0], msg.meta as HeadMeta));
     else if (msg.type === "error") {
-      for (const [k, id] of this.pending) if (id === msg.id) this.pending.delete(k);
+      let key = "";
+      for (const [k, id] of this.pending) if (id === msg.id) key = k;
+      this.pending.delete(key);
+      if (msg.missing) {
+        const r = msg.request;
+        if (!key && r && typeof r === "object") key = keyOf(String(r.source), Number(r.sample), Number(r.layer), Number(r.head));
+        if (key) {
+          this.missing.set(key, String(msg.message ?? "not available"));
+          this.onMissing(key);
+        }
+      }
     }
   };
 
@@ -79,7 +93,7 @@ export class HeadTransport {
     if (typeof this.model.send !== "function") return;
     const reqs = keys
       .map((r) => ({ ...r, key: keyOf(r.source, r.sample, r.layer, r.head) }))
-      .filter((r) => !this.cache.has(r.key) && !this.pending.has(r.key));
+      .filter((r) => !this.cache.has(r.key) && !this.pending.has(r.key) && !this.missing.has(r.key));
     if (!reqs.length) return;
     const out = reqs.map((r) => {
       const id = ++this.reqId;
@@ -109,5 +123,44 @@ export class HeadTransport {
   dispose(): void {
     this.cache.clear();
     this.pending.clear();
+    this.missing.clear();
+  }
+}
+
+/** The model keys the kernel pushes when the source or sample changes. */
+const VIEW_KEYS = ["_thumbs", "_thumbs_meta", "_mask"];
+const SAMPLE_KEYS = ["_tokens", "_query_tokens", "_sources"];
+
+/**
+ * In a saved page there is no kernel to push thumbnails, mask and tokens on a
+ * source or sample change: they come from the page's `_embed` data instead.
+ * The state the page was saved with is kept as the entry of its own
+ * source/sample (the file does not repeat it).
+ */
+export class EmbeddedPushes {
+  private views: Record<string, Record<string, unknown>>;
+  private samples: Record<string, Record<string, unknown>>;
+
+  constructor(private model: AnyModel, embed: EmbedInfo) {
+    const pick = (keys: string[]) => Object.fromEntries(keys.map((k) => [k, model.get(k)]));
+    const src = String(model.get("source"));
+    const sample = String(Number(model.get("sample")) || 0);
+    this.views = { ...(embed.views || {}), [`${src}|${sample}`]: pick(VIEW_KEYS) };
+    this.samples = { ...(embed.samples || {}), [sample]: pick(SAMPLE_KEYS) };
+  }
+
+  /** Whether the thumbnails of this source and sample are in the file. */
+  hasView(source: string, sample: number): boolean {
+    const v = this.views[`${source}|${sample}`];
+    return !!v && Object.keys(v).length > 0;
+  }
+
+  /** Set what the kernel would push for this source and sample (empty thumbnails when they are not in the file). */
+  apply(source: string, sample: number): void {
+    const v = this.views[`${source}|${sample}`];
+    const values: Record<string, unknown> =
+      v && Object.keys(v).length ? v : { _thumbs: new DataView(new ArrayBuffer(0)), _thumbs_meta: {}, _mask: new DataView(new ArrayBuffer(0)) };
+    const s = this.samples[String(sample)];
+    for (const [k, val] of Object.entries({ ...values, ...(s || {}) })) if (this.model.get(k) !== val) this.model.set(k, val);
   }
 }
