@@ -153,6 +153,9 @@ function render({ model, el }: RenderProps): () => void {
   let scaleKey = "";
   let scaleCache: { vmax: number; sign: SignMode }[] = [];
   let cellWidth = 0;
+  const requested = new Set<number>();
+  const missing = new Map<number, string>();
+  let requestId = 0;
 
   function current(): Data | null {
     const [H, W] = pair(model.get("image_shape"), [0, 0]);
@@ -333,7 +336,10 @@ function render({ model, el }: RenderProps): () => void {
       const ctx = p.marker.getContext("2d");
       if (!ctx || !cw || !ch) continue;
       ctx.clearRect(0, 0, cw, ch);
-      if (sel && p.row === s) {
+      const shown = Boolean(sel) && p.row === s;
+      // an empty layer is hidden, not left as a transparent canvas over the picture
+      p.marker.style.visibility = shown ? "visible" : "hidden";
+      if (sel && shown) {
         // centre of the ORIGINAL pixel, in CSS pixels of the stage
         drawMarker(ctx, ((sel[1] + 0.5) * cw) / d.W, ((sel[0] + 0.5) * ch) / d.H);
       }
@@ -408,7 +414,13 @@ function render({ model, el }: RenderProps): () => void {
     const d = current();
     if (!d) {
       root.classList.add("xw-loading");
-      status.textContent = `Loading sample ${model.get("sample")}…`;
+      const s = Number(model.get("sample")) || 0;
+      status.textContent = missing.get(s) ?? `Loading sample ${s}…`;
+      // a kernel pushes the sample itself; a saved page answers this (or says it is not saved)
+      if (!requested.has(s) && typeof model.send === "function") {
+        requested.add(s);
+        model.send({ type: "get", requests: [{ id: ++requestId, sample: s }] });
+      }
       return;
     }
     root.classList.remove("xw-loading");
@@ -573,6 +585,13 @@ function render({ model, el }: RenderProps): () => void {
     if (d && panels.length) drawMarkers(d);
   };
   model.on("change:selected", onSelected);
+  const onMessage = (msg: { type?: string; missing?: boolean; message?: string; request?: { sample?: number } }) => {
+    if (!msg || msg.type !== "error" || !msg.missing) return;
+    const s = Number(msg.request?.sample);
+    missing.set(s, `Sample ${s} is ${msg.message ?? "not available"}`);
+    if (s === Number(model.get("sample"))) draw();
+  };
+  model.on("msg:custom", onMessage);
 
   // follow the output's width (side panels, split views, window resizes)
   let frame = 0;
@@ -590,6 +609,22 @@ function render({ model, el }: RenderProps): () => void {
   } else {
     window.addEventListener("resize", schedule, on);
   }
+  // canvas text takes its colour when drawn: redraw the colour bars when the theme changes
+  let themeTimer = 0;
+  const recolor = () => {
+    const d = current();
+    if (d && panels.length) drawColorbars(opts(), scales(d, opts()));
+  };
+  const onTheme = () => {
+    recolor();
+    // the theme's stylesheet may land after its attribute flips
+    clearTimeout(themeTimer);
+    themeTimer = window.setTimeout(recolor, 300);
+  };
+  const themeObserver = typeof MutationObserver !== "undefined" ? new MutationObserver(onTheme) : null;
+  themeObserver?.observe(document.body, { attributes: true, attributeFilter: ["data-jp-theme-light", "data-jp-theme-name", "class"] });
+  const darkQuery = typeof window.matchMedia === "function" ? window.matchMedia("(prefers-color-scheme: dark)") : null;
+  darkQuery?.addEventListener?.("change", onTheme);
   draw();
   lastWidth = available();
 
@@ -597,8 +632,12 @@ function render({ model, el }: RenderProps): () => void {
     ac.abort();
     unlisten();
     observer?.disconnect();
+    themeObserver?.disconnect();
+    darkQuery?.removeEventListener?.("change", onTheme);
+    clearTimeout(themeTimer);
     if (frame) cancelAnimationFrame(frame);
     model.off("change:selected", onSelected);
+    model.off("msg:custom", onMessage);
     tooltip.hide();
     root.remove();
   };

@@ -453,3 +453,21 @@ def test_static_grid_has_one_colour_scale_over_every_class():
     w2.shared_scale = True
     bars3 = [ax._colorbar for ax in w2._static_figure().axes if getattr(ax, "_colorbar", None) is not None]
     assert len(bars3) == 1
+
+
+def test_saved_page_keeps_samples_within_its_budget():
+    from xai_widgets.widgets._html import widget_spec
+
+    v = rng().normal(size=(5, 16, 20))
+    w = HeatmapOverlay(img(5), v, max_bytes=3000, sample=3)  # one sample at a time live
+    assert w._maps_meta["samples"] == [3]
+    per = 16 * 20 * 3 + 16 * 20 * 4
+    extra = w._embed_extra(3 * per)
+    kept = extra["state"]["_maps_meta"]["samples"]
+    assert kept == [2, 3, 4]  # the current one and its neighbours
+    np.testing.assert_allclose(ser.decode(extra["state"]["_maps"], extra["state"]["_maps_meta"])[:, 0], v[kept],
+                               rtol=1e-6)
+    assert "holds 3 of 5 samples" in extra["messages"]["missing"]
+    spec = widget_spec(w, max_bytes=3 * per)
+    assert spec["state"]["_maps_meta"]["samples"] == [2, 3, 4]
+    assert HeatmapOverlay(img(2), attr())._embed_extra(10**6) == {}  # everything is in the state already

@@ -579,13 +579,41 @@ class HeatmapOverlay(XWidget):
         return img, np.stack(out).astype(np.float32)
 
     def _payload(self, sample: int) -> tuple[bytes, dict, bytes, dict]:
-        rows = list(range(self._n)) if self._send_all else [sample]
+        return self._payload_rows(list(range(self._n)) if self._send_all else [sample])
+
+    def _payload_rows(self, rows: list[int]) -> tuple[bytes, dict, bytes, dict]:
         parts = [self._display_sample(i) for i in rows]
         imgs = np.stack([p[0] for p in parts])
         maps = np.stack([p[1] for p in parts])
         img_b, img_m = ser.encode(imgs, "uint8", samples=rows)
         map_b, map_m = ser.encode(maps, self._dtype, samples=rows)
         return img_b, img_m, map_b, map_m
+
+    def _embed_extra(self, budget: int) -> dict:
+        """Samples for a saved page (``save_html``) when the live widget sends one at a time.
+
+        The kernel pushes a sample when it is picked; a page has no kernel, so
+        the saved state holds as many samples as ``budget`` bytes allow, the
+        current one first and then its neighbours. A sample left out is
+        answered as missing (the view says so).
+        """
+        if self._imgs is None:
+            raise WidgetValueError("this HeatmapOverlay is closed; its images and maps were released")
+        if self._send_all:
+            return {}
+        dh, dw = self._disp
+        per = dh * dw * 3 + len(self._maps_full) * dh * dw * (4 if self._dtype == "float32" else 2)
+        keep = max(1, int(budget) // per)
+        rows = sorted(sorted(range(self._n), key=lambda i: (abs(i - self.sample), i))[:keep])
+        img_b, img_m, map_b, map_m = self._payload_rows(rows)
+        return {
+            "state": {"_image": img_b, "_image_meta": img_m, "_maps": map_b, "_maps_meta": map_m},
+            "messages": {
+                "request": "get", "key_fields": ["sample"], "reply": "rows", "table": {},
+                "missing": (f"not saved in this page: it holds {len(rows)} of {self._n} samples "
+                            "(save_html(max_bytes=...) sets how much data a page keeps)"),
+            },
+        }
 
     @traitlets.observe("sample")
     def _on_sample(self, change: dict) -> None:
