@@ -26,6 +26,18 @@ describe("head decoding", () => {
     expect(Array.from(d.codes, (c) => t[c])).toEqual([1, 1.5, 2, 2.5, 3, 128.5]);
   });
 
+  it("log-domain uint8 codes decode to scale * expm1(code * log_step)", () => {
+    // what Python's encode_head writes for max 1: eps = 1/1024, step = log1p(1024) / 255
+    const step = Math.log1p(1024) / 255;
+    const d = toHead(new Uint8Array([0, 1, 128, 255]), meta({ shape: [2, 2], scale: 1 / 1024, offset: 0, codes: "log1p", log_step: step }))!;
+    const t = valueTable(d);
+    const got = Array.from(d.codes, (c) => t[c]);
+    expect(got[0]).toBe(0);
+    expect(got[3]).toBeCloseTo(1, 5);
+    expect(got[1]).toBeCloseTo((Math.exp(step) - 1) / 1024, 9);
+    expect(got[2]).toBeCloseTo((Math.pow(1025, 128 / 255) - 1) / 1024, 6);
+  });
+
   it("float16 codes decode through the half table times the scale", () => {
     const vals = [0.25, 1, 0.5, 0.125];
     const raw = new Uint16Array(vals.map(floatToHalf));

@@ -7,7 +7,7 @@ import xai_widgets as xw
 from xai_widgets.attention_maps import AttentionMaps
 from xai_widgets.widgets import AttentionView
 from xai_widgets.widgets import _serialize as ser
-from xai_widgets.widgets.attention_view import pool_thumbnails
+from xai_widgets.widgets.attention_view import LOG_RANGE, decode_head as decode_payload, encode_head, pool_thumbnails
 
 TOKS = ["[CLS]", "the", "cat", "sat", "[SEP]"]
 
@@ -21,7 +21,13 @@ def softmax_maps(L=2, H=3, Q=5, K=5, seed=0, B=None):
 
 
 def decode_head(w):
-    return ser.decode(w._head, w._head_meta)
+    return decode_payload(w._head, w._head_meta)
+
+
+def log_tol(want):
+    """encode_head's uint8 bound: half a code step in log1p(w / eps), i.e. |q - w| <= (w + eps) * (e^(step/2) - 1)."""
+    eps = want.max() / LOG_RANGE
+    return (np.abs(want) + eps) * np.expm1(np.log1p(LOG_RANGE) / 255 / 2) * 1.001 + 1e-12  # 1.001: float32 log1p
 
 
 def test_repr_defaults_and_state():
@@ -41,7 +47,7 @@ def test_accepts_array_tensor_and_attention_maps_alike():
     a = softmax_maps()
     for maps in (a, torch.from_numpy(a), AttentionMaps(a, tokens=TOKS)):
         w = AttentionView(maps, TOKS, layer=1, head=2)
-        np.testing.assert_allclose(decode_head(w), a[1, 2], atol=a[1, 2].max() / 255)
+        assert (np.abs(decode_head(w) - a[1, 2]) <= log_tol(a[1, 2])).all()
     # fewer dims: one layer / one head
     assert AttentionView(a[0]).weights().shape == (1, 3, 5, 5)
     assert AttentionView(a[0, 0]).weights().shape == (1, 1, 5, 5)
@@ -53,11 +59,12 @@ def test_head_binary_round_trip_uint8_and_float16():
     m = w._head_meta
     assert m["dtype"] == "uint8" and m["shape"] == [7, 7] and len(w._head) == 49
     assert (m["source"], m["sample"], m["layer"], m["head"]) == ("attention", 0, 2, 3)
-    np.testing.assert_allclose(decode_head(w), a[2, 3], atol=(a[2, 3].max() - a[2, 3].min()) / 255 / 2 + 1e-7)
+    assert (np.abs(decode_head(w) - a[2, 3]) <= log_tol(a[2, 3])).all()
+    assert m["codes"] == "log1p"
     # head -1: mean of heads
     w.head = -1
     assert w._head_meta["head"] == -1
-    np.testing.assert_allclose(decode_head(w), a[2].mean(0), atol=a[2].mean(0).max() / 255)
+    assert (np.abs(decode_head(w) - a[2].mean(0)) <= log_tol(a[2].mean(0))).all()
     np.testing.assert_allclose(w.current(), a[2].mean(0), rtol=1e-6)
     f = AttentionView(a, dtype="float16", layer=1, head=0)
     assert f._head_meta["dtype"] == "float16" and len(f._head) == 2 * 49
@@ -99,7 +106,7 @@ def test_custom_message_fetch_returns_the_right_head():
     assert [c["id"] for c, _ in sent] == [1, 2, 3, 4]
     for (c, bufs), want in zip(sent[:3], [a[2, 1], a[0].mean(0), ro[1, 0]]):
         assert c["type"] == "head" and len(bufs) == 1
-        np.testing.assert_allclose(ser.decode(bytes(bufs[0]), c["meta"]), want, atol=want.max() / 255 + 1e-7)
+        assert (np.abs(decode_payload(bytes(bufs[0]), c["meta"]) - want) <= log_tol(want)).all()
     assert (sent[1][0]["meta"]["layer"], sent[1][0]["meta"]["head"]) == (0, -1)
     assert sent[3][0]["type"] == "error" and "layer" in sent[3][0]["message"]
     # single inline request, and junk is ignored
@@ -108,7 +115,7 @@ def test_custom_message_fetch_returns_the_right_head():
     w._on_custom_msg(w, {"type": "other"}, [])
     w._on_custom_msg(w, "nonsense", [])
     assert len(sent) == 1 and sent[0][0]["id"] == 7
-    np.testing.assert_allclose(ser.decode(bytes(sent[0][1][0]), sent[0][0]["meta"]), a[1, 3], atol=a[1, 3].max() / 255)
+    assert (np.abs(decode_payload(bytes(sent[0][1][0]), sent[0][0]["meta"]) - a[1, 3]) <= log_tol(a[1, 3])).all()
 
 
 def test_selection_updates_payload_and_source_clamps():
@@ -357,7 +364,7 @@ def _spec_head(spec, request):
         return None
     b = spec["buffers"][hit["buf"]]
     raw = base64.b64decode(b["b64"])
-    return ser.decode(zlib.decompress(raw) if b.get("z") else raw, hit["meta"]), hit["meta"]
+    return decode_payload(zlib.decompress(raw) if b.get("z") else raw, hit["meta"]), hit["meta"]
 
 
 def test_save_html_embeds_every_head_nearest_first_within_the_budget():
@@ -379,7 +386,7 @@ def test_save_html_embeds_every_head_nearest_first_within_the_budget():
                     want = w5[b, layer].mean(0) if h == -1 else w5[b, layer, max(h, 0)]
                     # the meta names the head asked for (the view caches by it)
                     assert (meta["source"], meta["sample"], meta["layer"], meta["head"]) == (src, b, layer, h)
-                    np.testing.assert_allclose(got, want, atol=(want.max() - want.min()) / 255 / 2 + 1e-7)
+                    assert (np.abs(got - want) <= log_tol(want)).all()
     # a budget for 5 heads of 36 bytes (uint8): the shown one and its 4 nearest, same source and sample
     small = w._embed_extra(5 * 36)
     keys = list(small["messages"]["table"])
@@ -421,3 +428,34 @@ def test_save_html_float16_and_file(tmp_path):
     path = w.save_html(tmp_path / "attention.html", max_bytes=2 * 49 * 3)
     text = path.read_text(encoding="utf-8")
     assert '"_embed"' in text and '"missing":' in text
+
+
+def test_uint8_heads_keep_relative_precision_where_attention_lives():
+    rng = np.random.default_rng(7)
+    # a head as in real models: a few rows sink nearly all their weight into token 0 (the max, near 1),
+    # the rest spread over 256 keys (weights ~1/256; the colour scale ends at the 99.5th percentile, ~0.03)
+    x = rng.standard_normal((256, 256))
+    x[:4, 0] += 12.0
+    e = np.exp(x - x.max(-1, keepdims=True))
+    a = (e / e.sum(-1, keepdims=True)).astype(np.float32)
+    raw, meta = encode_head(a)
+    q = decode_payload(raw, meta)
+    assert len(raw) == a.size and meta["codes"] == "log1p"
+    assert (np.abs(q - a) <= log_tol(a)).all()
+    assert q.max() == pytest.approx(a.max(), rel=1e-6) and decode_payload(*encode_head(np.zeros((2, 2)))).max() == 0
+    # the colour the view gives each cell (its scale ends at the 99.5th percentile): a small change,
+    # where linear uint8 codes (max / 255 per step) would move many cells a long way
+    vmax = np.percentile(a, 99.5)
+
+    def idx(v):
+        return np.round(np.clip(v / vmax, 0, 1) * 255)
+
+    moved = np.abs(idx(q) - idx(a))
+    lin = np.abs(idx(ser.decode(*ser.encode(a, "uint8"))) - idx(a))
+    assert moved.max() <= 6 and (moved > 2).mean() < 0.01
+    assert lin.max() > 12 and (lin > 2).mean() > 0.5
+    # maps with negative values (some derived sources) keep the linear encoding
+    neg = rng.standard_normal((4, 4)).astype(np.float32)
+    raw, meta = encode_head(neg)
+    assert "codes" not in meta
+    np.testing.assert_allclose(decode_payload(raw, meta), neg, atol=(neg.max() - neg.min()) / 255 / 2 + 1e-7)

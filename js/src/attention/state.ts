@@ -30,6 +30,9 @@ export interface HeadMeta extends ArrayMeta {
   layer: number;
   head: number;
   max?: number;
+  /** uint8 codes in the log domain: value = scale * expm1(code * log_step) + offset (see encode_head in Python) */
+  codes?: "log1p";
+  log_step?: number;
 }
 
 /** A decoded head: integer codes and their meaning (`valueTable`). */
@@ -126,7 +129,9 @@ export function valueTable(d: HeadData): Float32Array {
   const o = d.meta.offset ?? 0;
   if (d.meta.dtype === "uint8") {
     const t = new Float32Array(256);
-    for (let i = 0; i < 256; i++) t[i] = i * s + o;
+    const step = d.meta.log_step ?? 0;
+    if (d.meta.codes === "log1p") for (let i = 0; i < 256; i++) t[i] = s * Math.expm1(i * step) + o;
+    else for (let i = 0; i < 256; i++) t[i] = i * s + o;
     return t;
   }
   const half = halfTable();
