@@ -268,3 +268,100 @@ def test_close_releases_arrays():
     w.close()
     assert w._vals is None and w._mask is None and w._attributions is None
     assert w._values == b""
+
+
+# ------------------------------------------------------------ static picture
+def _png_pixels(png: bytes) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).reshape(-1, 3).astype(int)
+
+
+def _expected_token_colour(v: float, vmax: float, cmap: str = "coolwarm") -> np.ndarray:
+    """Diverging map, sign 'all': colormap at 0.5 + v / (2 vmax), blended over white at |v| / vmax."""
+    from matplotlib import colormaps
+
+    x = float(np.clip(v / vmax, -1, 1))
+    c = np.array(colormaps[cmap](0.5 + x / 2)[:3]) * 255
+    a = abs(x)
+    return np.round(c * a + 255 * (1 - a))
+
+
+def test_static_png_has_the_token_colours(monkeypatch):
+    monkeypatch.setenv("XAI_WIDGETS_STATIC", "1")
+    toks = ["[CLS]", "good", "bad", "fine", "ok", "$x$", "[SEP]", "[PAD]"]
+    ig = np.array([[0.1, 2.0, -2.0, 1.0, -0.5, 0.0, 0.3, 50.0]])  # the padding's 50 must not set the scale
+    sg = np.array([[0.0, -4.0, 1.0, 4.0, 0.0, 2.0, 0.0, 0.0]])
+    w = TextHeatmap(toks, {"IG": ig, "SG": sg}, mask=[[1] * 7 + [0]])
+    data, meta = w._repr_mimebundle_()
+    import base64
+
+    png = base64.b64decode(data["image/png"])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    px = _png_pixels(png)
+    # each method on its own scale: IG's vmax is 2 (not 50), SG's is 4
+    for v, vmax in [(2.0, 2.0), (-2.0, 2.0), (1.0, 2.0), (-4.0, 4.0), (1.0, 4.0), (2.0, 4.0)]:
+        want = _expected_token_colour(v, vmax)
+        d = np.abs(px - want).max(axis=1)
+        assert (d <= 3).sum() > 200, f"no box of colour {want} (value {v}, scale {vmax}) in the PNG"
+    # a colour no token of this widget has (IG at 1.5 / 2) is absent: the test can tell colours apart
+    assert (np.abs(px - _expected_token_colour(1.5, 2.0)).max(axis=1) <= 1).sum() < 20
+    assert meta["image/png"]["width"] == w._STATIC_WIDTH
+
+    fig = w._static_figure()
+    px = _png_pixels(w.to_png())
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "[PAD]" not in texts and "$x$" in texts and texts.count("good") == 2
+    # shared scale: SG's 4 sets both rows, so IG's -0.5 is drawn at 1/8 strength instead of 1/4
+    assert (np.abs(px - _expected_token_colour(-0.5, 2.0)).max(axis=1) <= 3).sum() > 200
+    w.shared_scale = True
+    px = _png_pixels(w.to_png())
+    assert (np.abs(px - _expected_token_colour(-0.5, 4.0)).max(axis=1) <= 3).sum() > 200
+    assert (np.abs(px - _expected_token_colour(-0.5, 2.0)).max(axis=1) <= 3).sum() < 20
+
+
+def test_static_text_colours_follow_the_rule():
+    from matplotlib.colors import to_rgb
+
+    from xai_widgets.widgets.text_heatmap import _contrast
+
+    w = TextHeatmap(TOKS, np.array([[0.0, 1.0, -1.0, 0.2, -0.05, 0.7]]))
+    fig = w._static_figure()
+    ax = fig.axes[0]
+    (coll,) = ax.collections  # the token boxes
+    boxes = [(p.get_extents(), fc) for p, fc in zip(coll.get_paths(), coll.get_facecolors())]
+    assert len(boxes) == 6
+    on_boxes = 0
+    for t in ax.texts:
+        x, y = t.get_position()
+        under = [fc for b, fc in boxes if b.x0 <= x <= b.x1 and b.y0 <= y <= b.y1]
+        on_boxes += bool(under)
+        bg = np.array(to_rgb(under[0])) * 255 if under else np.array([255.0, 255, 255])
+        ink = np.array(to_rgb(t.get_color())) * 255
+        assert _contrast(ink, bg) >= 4.5, (t.get_text(), ink, bg)
+    assert on_boxes == 6  # every token's text was checked against its own box
+    # the special tokens are dimmed: not pure black on their (near-white) boxes
+    cls = next(t for t in ax.texts if t.get_text() == "[CLS]")
+    assert max(to_rgb(cls.get_color())) > 0.3
+
+
+def test_token_style_contrast_on_light_and_dark_pages():
+    from xai_widgets.widgets.text_heatmap import _contrast, token_style
+
+    worst = np.inf
+    for bg in [(255, 255, 255), (33, 33, 33)]:
+        for cmap in ("coolwarm", "bwr", "viridis", "inferno", "gray", "Reds"):
+            for sign in ("all", "positive", "negative", "absolute"):
+                for v in np.linspace(-1.2, 1.2, 61):
+                    for dim in (False, True):
+                        back, ink, _ = token_style(float(v), sign, 1.0, cmap, bg, dim)
+                        worst = min(worst, _contrast(ink, back))
+    assert worst >= 4.5
+    # WCAG reference: #777 on white is 4.48:1, black on white 21:1
+    assert _contrast((119, 119, 119), (255, 255, 255)) == pytest.approx(4.48, abs=0.01)
+    assert _contrast((0, 0, 0), (255, 255, 255)) == pytest.approx(21.0)
+    # near-zero on the dark page: the page shows through and the text is white
+    back, ink, a = token_style(0.01, "all", 1.0, "coolwarm", (33, 33, 33))
+    assert max(back) < 40 and ink == (255, 255, 255) and a == pytest.approx(0.01)

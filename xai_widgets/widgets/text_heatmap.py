@@ -1,6 +1,7 @@
 """TextHeatmap: tokens coloured by their attribution, one row per method."""
 from __future__ import annotations
 
+import functools
 from typing import Any, Mapping
 
 import numpy as np
@@ -12,6 +13,7 @@ from . import _serialize as ser
 from ._base import XWidget
 from ._traits import (
     COLORMAPS,
+    DIVERGING,
     REDUCTIONS,
     SIGNS,
     BoundedFloat,
@@ -29,6 +31,142 @@ __all__ = ["TextHeatmap", "token_layout"]
 
 #: A position the attention mask drops (padding): sent, never drawn (js/src/text/colors.ts).
 FLAG_PADDING = 4
+
+
+# ------------------------------------------------- colours (as js/src/text/colors.ts)
+def _luminance(c: Any) -> float:
+    """WCAG 2.x relative luminance of an sRGB colour with 0..255 channels."""
+    x = np.asarray(c, dtype=np.float64) / 255.0
+    lin = np.where(x <= 0.03928, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+    return float(0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2])
+
+
+def _contrast(a: Any, b: Any) -> float:
+    la, lb = _luminance(a), _luminance(b)
+    return (max(la, lb) + 0.05) / (min(la, lb) + 0.05)
+
+
+def _blend(top: Any, bottom: Any, alpha: float) -> tuple[int, int, int]:
+    a = min(1.0, max(0.0, float(alpha)))
+    # round half up like JavaScript's Math.round, so both sides paint the same colour
+    return tuple(int(np.floor(t * a + u * (1 - a) + 0.5)) for t, u in zip(top, bottom))  # type: ignore[return-value]
+
+
+def _readable_text(bg: Any) -> tuple[int, int, int]:
+    """Black or white, whichever contrasts more with ``bg`` (always >= 4.58:1)."""
+    return (0, 0, 0) if _contrast((0, 0, 0), bg) >= _contrast((255, 255, 255), bg) else (255, 255, 255)
+
+
+def _dimmed_text(bg: Any, min_ratio: float = 4.6, max_fade: float = 0.7) -> tuple[int, int, int]:
+    """``_readable_text`` moved toward ``bg`` as far as keeps ``min_ratio`` (special tokens)."""
+    pure = _readable_text(bg)
+    if _contrast(pure, bg) <= min_ratio:
+        return pure
+    if _contrast(_blend(bg, pure, max_fade), bg) >= min_ratio:
+        return _blend(bg, pure, max_fade)
+    lo, hi = 0.0, max_fade
+    for _ in range(16):
+        mid = (lo + hi) / 2
+        if _contrast(_blend(bg, pure, mid), bg) >= min_ratio:
+            lo = mid
+        else:
+            hi = mid
+    c = _blend(bg, pure, lo)
+    return c if _contrast(c, bg) >= min_ratio else pure
+
+
+def _signed(v: np.ndarray, sign: str) -> np.ndarray:
+    if sign == "positive":
+        return np.where(v > 0, v, 0.0)
+    if sign == "negative":
+        return np.where(v < 0, -v, 0.0)
+    if sign == "absolute":
+        return np.abs(v)
+    return v
+
+
+def _scale_max(values: np.ndarray, sign: str, clip: float) -> float:
+    """Upper end of a colour scale (as scaleMax in js/src/lib/scale.ts)."""
+    mags = np.abs(_signed(np.asarray(values, dtype=np.float64).ravel(), sign))
+    mags = mags[np.isfinite(mags)]
+    top = float(mags.max()) if mags.size else 0.0
+    v = top if clip >= 100 or not mags.size else float(np.percentile(mags, clip))
+    if not (v > 0 and np.isfinite(v)):
+        v = top
+    return v if v > 0 and np.isfinite(v) else 1.0
+
+
+@functools.lru_cache(maxsize=None)
+def _colormap(name: str) -> Any:
+    from matplotlib import colormaps
+
+    return colormaps[name]
+
+
+def _colormap_rgb(name: str, t: float) -> tuple[int, int, int]:
+    c = _colormap(name)(float(np.clip(t, 0.0, 1.0)))
+    return tuple(int(np.floor(x * 255 + 0.5)) for x in c[:3])  # type: ignore[return-value]
+
+
+def token_style(v: float, sign: str, vmax: float, colormap: str, bg: Any = (255, 255, 255),
+                dim: bool = False) -> tuple[tuple[int, int, int], tuple[int, int, int], float]:
+    """(background, text colour, opacity) of a token, as the widget paints it over a page colour ``bg``.
+
+    Parameters
+    ----------
+    v : float
+        The token's value.
+    sign : "all" | "positive" | "negative" | "absolute"
+    vmax : float
+        Upper end of the colour scale.
+    colormap : str
+        A name from the widget's colormaps.
+    bg : (r, g, b)
+        The page colour behind the token, 0..255.
+    dim : bool
+        A special token: its text fades toward the background within 4.5:1.
+
+    Example
+    -------
+    >>> token_style(0.0, "all", 1.0, "coolwarm", (33, 33, 33))[1]
+    (255, 255, 255)
+    """
+    vmax = vmax if vmax > 0 else 1.0
+    diverging = colormap in DIVERGING
+    if not np.isfinite(v):
+        back = tuple(int(x) for x in bg)
+        return back, _readable_text(back), 0.0  # type: ignore[return-value]
+    if sign == "all":
+        x = max(-1.0, min(1.0, v / vmax))
+        t, m = 0.5 + x / 2, abs(x)
+    else:
+        m = min(1.0, float(_signed(np.array([v]), sign)[0]) / vmax)
+        t = m if not diverging else (0.5 - m / 2 if sign == "negative" else 0.5 + m / 2)
+    alpha = min(1.0, m) if diverging else (0.0 if sign != "all" and m == 0 else 1.0)
+    back = _blend(_colormap_rgb(colormap, t), bg, alpha)
+    return back, (_dimmed_text(back) if dim else _readable_text(back)), alpha
+
+
+def _bar_colour(v: float, sign: str, vmax: float, colormap: str) -> tuple[int, int, int]:
+    """The colour bar's colour at ``v``: the colormap colour itself (no blending), as lib/canvas.ts draws it."""
+    diverging = colormap in DIVERGING
+    if sign == "all":
+        t = 0.5 + max(-1.0, min(1.0, v / vmax)) / 2
+    else:
+        m = min(1.0, abs(v) / vmax)
+        t = m if not diverging else (0.5 - m / 2 if sign == "negative" else 0.5 + m / 2)
+    return _colormap_rgb(colormap, t)
+
+
+def _format_tick(v: float) -> str:
+    """As formatValue in js/src/lib/scale.ts: 3 significant digits."""
+    if v == 0:
+        return "0"
+    a = abs(v)
+    if a >= 1e4 or a < 1e-3:
+        return f"{v:.2e}".replace("e+0", "e").replace("e-0", "e-").replace("e+", "e")
+    txt = f"{v:.3g}"
+    return txt
 
 
 def _token_rows(tokens: Any, n: int, t: int) -> list[list[str]]:
@@ -404,6 +542,139 @@ class TextHeatmap(XWidget):
                     f"token {value} is padding in sample {s} (its mask is 0) and is not shown; expected one of the "
                     f"{shown.size} shown positions ({int(shown[0])}..{int(shown[-1])})"
                 )
+
+    # ------------------------------------------------------ static picture
+    def _static_figure(self) -> Any:
+        """The current sample as coloured token boxes flowing in lines, one block per method, and colour bars.
+
+        Same colours and text rule as the widget on a white page: the colormap
+        colour blended at the token's opacity, black or white text by contrast,
+        special tokens in a smaller monospace face with dimmed text, padding
+        left out.
+        """
+        from matplotlib.backends.backend_agg import RendererAgg
+        from matplotlib.figure import Figure
+        from matplotlib.font_manager import FontProperties
+        from matplotlib.collections import PatchCollection
+        from matplotlib.patches import Rectangle
+
+        s = int(self.sample)
+        names = list(self.methods)
+        M = len(names)
+        vals = self._vals[s].astype(np.float64)  # (M, T)
+        shown = np.flatnonzero(self._mask[s])
+        display, flags = self._layout[s]
+        sign, clip, cmap = self.sign, float(self.clip_percentile), self.colormap
+        if self.shared_scale:
+            vmaxes = [_scale_max(vals[:, shown], sign, clip)] * M
+        else:
+            vmaxes = [_scale_max(vals[m, shown], sign, clip) for m in range(M)]
+        page = (255, 255, 255)
+
+        W = float(self._STATIC_WIDTH)  # points: the PNG is rendered at 2 px per point
+        pad, tpad, gap, box_h, line_h = 14.0, 3.0, 4.0, 17.0, 21.0
+        fs = 11.0
+        normal = FontProperties(size=fs)
+        special = FontProperties(family="monospace", size=fs * 0.85)
+        bold = FontProperties(size=fs + 1, weight="bold")
+        measure = RendererAgg(8, 8, 72)
+
+        widths: dict[tuple[str, int], float] = {}
+
+        def width(text: str, prop: FontProperties) -> float:
+            key = (text, id(prop))  # every method row repeats the same tokens
+            w = widths.get(key)
+            if w is None:
+                w = widths[key] = float(measure.get_text_width_height_descent(text, prop, ismath=False)[0])
+            return w
+
+        def chunks(text: str, prop: FontProperties, room: float) -> list[str]:
+            # a token wider than a line breaks between characters, like the widget's overflow-wrap
+            out, rest = [], text
+            while rest and width(rest, prop) > room:
+                k = max(1, max((j for j in range(1, len(rest) + 1) if width(rest[:j], prop) <= room), default=1))
+                out.append(rest[:k])
+                rest = rest[k:]
+            return out + ([rest] if rest or not out else [])
+
+        ops: list[tuple] = []  # ("box", x, y, w, h, colour) / ("text", x, y, text, colour, prop)
+        y = pad
+        title = names[0] if M == 1 and names[0] else (" · ".join(n for n in names if n) or "attribution")
+        ops.append(("text", pad, y + 7, title, (0, 0, 0), bold))
+        y += 20
+        caps = [c for c in (self._captions[s] if s < len(self._captions) else []) if c]
+        sub = f"sample {s}" if self._n > 1 else ""
+        if caps:
+            sub = (sub + " · " if sub else "") + ("explains " + caps[0] if len(set(caps)) == 1 else
+                                                   " · ".join(f"{n}: {c}" for n, c in zip(names, self._captions[s])))
+        if sub:
+            ops.append(("text", pad, y + 6, sub, (0, 0, 0), normal))
+            y += 18
+        right = W - pad
+        for m in range(M):
+            if M > 1:
+                y += 4
+                ops.append(("text", pad, y + 6, names[m], (0, 0, 0), bold))
+                y += 18
+            x = pad
+            for i in shown:
+                f = int(flags[i])
+                prop = special if f & FLAG_SPECIAL else normal
+                back, ink, _ = token_style(float(vals[m, i]), sign, vmaxes[m], cmap, page, bool(f & FLAG_SPECIAL))
+                for k, piece in enumerate(chunks(display[i], prop, right - pad - 2 * tpad)):
+                    w = width(piece, prop) + 2 * tpad
+                    g = 0.0 if (k > 0 or f & FLAG_CONTINUATION or x == pad) else gap
+                    if x > pad and x + g + w > right:
+                        x, y, g = pad, y + line_h, 0.0
+                    ops.append(("box", x + g, y, w, box_h, back))
+                    ops.append(("text", x + g + tpad, y + box_h / 2, piece, ink, prop))
+                    x += g + w
+            y += line_h + 6
+        bars = [("", vmaxes[0])] if (M == 1 or self.shared_scale) else list(zip(names, vmaxes))
+        bar_w, bar_gap = 220.0, 18.0
+        per_line = max(1, int((W - 2 * pad + bar_gap) // (bar_w + bar_gap)))
+        bar_boxes = []
+        for k, (label, vmax) in enumerate(bars):
+            col, row = k % per_line, k // per_line
+            bx, by = pad + col * (bar_w + bar_gap), y + row * 44.0
+            if label:
+                ops.append(("text", bx, by + 5, label, (0, 0, 0), FontProperties(size=fs - 1)))
+            bar_boxes.append((bx, by + 12, vmax))
+        y += 44.0 * ((len(bars) + per_line - 1) // per_line) + pad
+        H = y
+
+        fig = Figure(figsize=(W / 72.0, H / 72.0), dpi=72)
+        ax = fig.add_axes((0, 0, 1, 1))
+        ax.set_xlim(0, W)
+        ax.set_ylim(H, 0)
+        ax.set_axis_off()
+        boxes = [op for op in ops if op[0] == "box"]
+        if boxes:
+            # one collection: a patch per token would cost a second per thousand tokens
+            ax.add_collection(PatchCollection(
+                [Rectangle((x, yy), w, h) for _, x, yy, w, h, _c in boxes],
+                facecolors=[np.array(c) / 255.0 for *_, c in boxes], edgecolors="none", linewidths=0,
+            ))
+        for op in ops:
+            if op[0] == "text":
+                _, x, yy, text, c, prop = op
+                ax.text(x, yy, text, color=np.array(c) / 255.0, fontproperties=prop, va="center", ha="left",
+                        parse_math=False)
+        lo_hi = {"all": lambda v: (-v, v), "negative": lambda v: (-v, 0.0)}
+        for bx, by, vmax in bar_boxes:
+            lo, hi = lo_hi.get(sign, lambda v: (0.0, v))(vmax)
+            xs = np.linspace(lo, hi, 256)
+            strip = np.array([[_bar_colour(v, sign, vmax, cmap) for v in xs]], dtype=np.uint8)
+            ax.imshow(strip, extent=(bx, bx + bar_w, by + 10, by), aspect="auto", interpolation="nearest")
+            ax.add_patch(Rectangle((bx, by), bar_w, 10, facecolor="none", edgecolor=(0.74, 0.74, 0.74), linewidth=0.8))
+            tick = FontProperties(size=fs - 2)
+            for v, ha, tx in ((lo, "left", bx), (hi, "right", bx + bar_w)):
+                ax.text(tx, by + 17, _format_tick(v), color="black", fontproperties=tick, va="center", ha=ha)
+            if lo < 0 < hi:
+                ax.text(bx + bar_w / 2, by + 17, "0", color="black", fontproperties=tick, va="center", ha="center")
+        ax.set_xlim(0, W)
+        ax.set_ylim(H, 0)
+        return fig
 
     # ------------------------------------------------------------- helpers
     @property
