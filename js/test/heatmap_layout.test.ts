@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { GAP, MIN_CELL, MIN_PANEL, classGrid, heightFor, naturalWidth, panelGrid, snapWidth } from "../src/heatmap/layout";
+import { GAP, MIN_CELL, MIN_PANEL, SNAP_LOSS, classGrid, heightFor, naturalWidth, panelGrid, snapWidth } from "../src/heatmap/layout";
 
 /** total width of `cols` panels of `w` px with the gaps between them */
 const rowWidth = (cols: number, w: number) => cols * w + (cols - 1) * GAP;
@@ -33,14 +33,18 @@ describe("panelGrid (method panels follow the output width)", () => {
     expect(panelGrid(300, 1, 512).width).toBe(300);
   });
 
-  it("scales small images by whole factors (every image pixel the same size on screen)", () => {
+  it("scales small images by whole factors (every image pixel the same size on screen) when that costs little", () => {
     for (const imgW of [8, 28, 50]) {
       for (const avail of [378, 678, 978]) {
         const { width } = panelGrid(avail, 2, imgW);
-        expect(width % imgW).toBe(0);
         expect(width / imgW).toBeGreaterThanOrEqual(2);
+        const fit = Math.min(naturalWidth(imgW, 2), Math.floor((avail - GAP) / 2));
+        if (width % imgW !== 0) expect(Math.floor(fit / imgW) * imgW).toBeLessThan((1 - SNAP_LOSS) * fit);
+        else expect(width).toBeGreaterThanOrEqual((1 - SNAP_LOSS) * fit);
       }
     }
+    expect(panelGrid(378, 2, 28).width).toBe(168); // 183 px fit: 6x, not 6.5x
+    expect(snapWidth(82, 28)).toBe(82); // 2x would give up a third of the cell
     // 8x8 and 28x28 become about 224 px wide, not 8 or 28
     expect(naturalWidth(8, 1)).toBe(224);
     expect(naturalWidth(28, 1)).toBe(224);

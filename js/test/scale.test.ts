@@ -14,6 +14,7 @@ import {
   signed,
 } from "../src/lib/scale";
 import { compositeOverlay } from "../src/lib/canvas";
+import { luminance } from "../src/lib/colormaps";
 import { tokenColors } from "../src/text_heatmap";
 
 describe("percentile", () => {
@@ -104,10 +105,16 @@ describe("compositing and formatting", () => {
     expect(Array.from(px2)).toEqual([0, 0, 0, 255]);
   });
   it("token colours pick readable text", () => {
+    const ratio = (a: number[], b: number[]) => {
+      const [x, y] = [luminance(a as [number, number, number]), luminance(b as [number, number, number])];
+      return (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05);
+    };
     const strong = tokenColors(1, "all", 1, "bwr", [255, 255, 255]);
     expect(strong.background).toEqual([255, 0, 0]);
-    expect(strong.text).toEqual([255, 255, 255]);
-    expect(tokenColors(0, "all", 1, "bwr", [30, 30, 30]).text).toBeNull();
+    expect(ratio(strong.text as number[], strong.background)).toBeGreaterThanOrEqual(4.5); // black on red: 5.25
+    const zero = tokenColors(0, "all", 1, "bwr", [30, 30, 30]);
+    expect(zero.background).toEqual([30, 30, 30]); // zero shows the page
+    expect(ratio(zero.text as number[], zero.background)).toBeGreaterThanOrEqual(4.5);
   });
   it("formats values compactly", () => {
     expect(formatValue(0)).toBe("0");

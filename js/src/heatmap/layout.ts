@@ -24,15 +24,21 @@ export function naturalWidth(imgW: number, count: number): number {
   return Math.min(target, cap);
 }
 
+/** Snapping to whole pixels may give up at most this share of the width. */
+export const SNAP_LOSS = 0.15;
+
 /**
  * Largest width <= `width` that shows the image at a whole number of screen
- * pixels per image pixel when it is scaled up (crisp, even pixels); widths
- * below the image's own are kept (the browser averages when it scales down).
+ * pixels per image pixel when it is scaled up (every image pixel the same
+ * size), unless that would shrink the panel by more than SNAP_LOSS (a 2x
+ * panel where 2.9x fits); widths below the image's own are kept (the browser
+ * averages when it scales down).
  */
 export function snapWidth(width: number, imgW: number): number {
   const w = Math.floor(width);
   if (imgW <= 0 || w < imgW) return Math.max(1, w);
-  return Math.floor(w / imgW) * imgW;
+  const snapped = Math.floor(w / imgW) * imgW;
+  return snapped >= (1 - SNAP_LOSS) * w ? snapped : w;
 }
 
 export interface PanelGrid {
