@@ -224,6 +224,16 @@ function render({ model, el }: RenderProps): () => void {
         })
       : null;
   ro?.observe(root);
+  // canvases hold resolved theme colours: redraw when JupyterLab (or the OS) switches theme
+  const themeObserver =
+    typeof MutationObserver !== "undefined" && document.body
+      ? new MutationObserver(() => {
+          if (state.current) draw();
+        })
+      : null;
+  themeObserver?.observe(document.body, { attributes: true, attributeFilter: ["data-jp-theme-light", "data-jp-theme-name", "class"] });
+  const dark = typeof matchMedia === "function" ? matchMedia("(prefers-color-scheme: dark)") : null;
+  dark?.addEventListener("change", () => state.current && draw(), ctx.on);
   transport.ingestTrait();
   show();
   lastWidth = root.clientWidth;
@@ -231,6 +241,7 @@ function render({ model, el }: RenderProps): () => void {
   return () => {
     ac.abort();
     ro?.disconnect();
+    themeObserver?.disconnect();
     matrix.dispose();
     model.off("msg:custom", transport.onCustom);
     for (const off of offs) off();

@@ -1,7 +1,29 @@
-"""AttentionView in a real JupyterLab: draws, sliders sync both ways, tokens pin, text stays text."""
+"""AttentionView in a real JupyterLab and in a saved page.
+
+JupyterLab: draws, sliders sync both ways, tokens pin, text stays text; every
+text readable (>= 4.5:1) in the light and dark themes; 400/700/1000 px output
+widths without horizontal overflow; overview rows named by layer index.
+Saved page (save_html): no request, draws, reacts to the head slider, and a
+head left out by the size budget is named in the view instead of a spinner.
+"""
 from __future__ import annotations
 
+import json
+
+import numpy as np
+
 import browser_harness as bh
+
+ROOT = ".xw-attention-view"
+
+
+def click_overview(page, canvas, layer: int, head: int) -> None:
+    """Click the overview thumbnail of (layer, head); head -1 is the mean column."""
+    g = json.loads(canvas.get_attribute("data-xw-geom"))
+    box = canvas.bounding_box()
+    x = box["x"] + g["left"] + (head + 1) * (g["cs"] + g["gap"]) + g["cs"] / 2
+    y = box["y"] + g["top"] + layer * (g["cs"] + g["gap"]) + g["cs"] / 2
+    page.mouse.click(x, y)
 
 TOKENS = ["[CLS]", "the", '<img src=x onerror="window.__xss=1">', "cat", "<b>sat</b>", "on", "&amp;", "mat", "[SEP]"]
 
@@ -93,8 +115,206 @@ def test_attention_view_in_jupyterlab(open_notebook):
     ov = root.locator("canvas.xw-overview")
     ov.wait_for(state="visible", timeout=5_000)
     assert nb.snapshot(ov).distinct_colours >= 16
-    ob = ov.bounding_box()
-    # cell (layer 1, head 0): left 64 + (0 + 1) * (cs + 2), top 18 + 1 * (cs + 2), cs = 32
-    nb.page.mouse.click(ob["x"] + 64 + 34 + 16, ob["y"] + 18 + 34 + 16)
+    click_overview(nb.page, ov, layer=1, head=0)
     assert nb.wait_py("(w.layer, w.head)", lambda v: v == [1, 0]) == [1, 0]
     nb.assert_no_page_errors()
+
+
+MINILM_LIKE = """
+import numpy as np
+import xai_widgets as xw
+rng = np.random.default_rng(1)
+L, H, T = 6, 12, 20
+x = rng.normal(size=(L, H, T, T)) * 2.5
+x[:, :, :, 0] += 2.0                      # a [CLS] sink, as in real models
+e = np.exp(x - x.max(-1, keepdims=True))
+attn = (e / e.sum(-1, keepdims=True)).astype(np.float32)
+tokens = ["[CLS]"] + [f"tok{i}" for i in range(T - 2)] + ["[SEP]"]
+maps = xw.AttentionMaps(attn, tokens=tokens, layer_names=[f"encoder.layer.{i}.attention.self" for i in range(L)])
+w = xw.AttentionView(maps, extra={"rollout": attn.mean(1, keepdims=True), "gradient-weighted": attn[:, :1] ** 2})
+w
+"""
+
+VIEWS = ("matrix", "tokens", "overview")
+
+
+def _show(root, view: str) -> None:
+    root.locator("select.xw-view").select_option(view)
+    root.page.wait_for_function(
+        "([el, v]) => el.querySelector('select.xw-view').value === v && el.getAttribute('data-xw-ready') === '1'",
+        arg=[root.element_handle(), view], timeout=10_000)
+    root.page.wait_for_timeout(250)
+
+
+def _png_shares_a_row(root) -> bool:
+    return root.evaluate("""el => {
+        const t = el.querySelector('.xw-toolbar');
+        const png = t.querySelector('.xw-download').getBoundingClientRect();
+        const others = Array.from(t.querySelectorAll('.xw-control, .xw-search'))
+            .filter((c) => c.getClientRects().length && getComputedStyle(c).display !== 'none');
+        return others.some((c) => Math.abs(c.getBoundingClientRect().top - png.top) < 8);
+    }""")
+
+
+def test_contrast_themes_widths_and_overview_labels(open_notebook):
+    nb = open_notebook("attention-quality", [MINILM_LIKE], ui="lab")
+    nb.run_all_and_wait(timeout=90)
+    (root,) = nb.wait_ready(ROOT, count=1)
+    page = nb.page
+
+    # overview rows: the layer index (module names differ only there), the full name on hover
+    _show(root, "overview")
+    ov = root.locator("canvas.xw-overview")
+    texts = ov.evaluate("c => (c.__xwTexts || []).map((r) => r.text)")
+    rows = [t for t in texts if t.startswith("L")]
+    assert rows == [f"L{i}" for i in range(6)], texts
+    assert not [t for t in texts if "encoder" in t or "…" in t], texts
+    g = json.loads(ov.get_attribute("data-xw-geom"))
+    box = ov.bounding_box()
+    page.mouse.move(box["x"] + g["left"] + g["cs"] / 2, box["y"] + g["top"] + 3 * (g["cs"] + g["gap"]) + g["cs"] / 2)
+    tip = root.locator(".xw-tooltip")
+    tip.wait_for(state="visible", timeout=5_000)
+    assert "L3 · encoder.layer.3.attention.self" in tip.text_content()
+    page.mouse.move(0, 0)
+
+    # a select with one option offers no choice: only the sample select is absent (one sample)
+    assert root.locator("select.xw-sample").count() == 0
+    assert root.locator("select.xw-source").is_visible()
+
+    for theme in ("light", "dark"):
+        if theme == "dark":
+            bh.set_theme(page, "dark")
+            # nothing else changed: the canvases must redraw for the theme by themselves
+            fails = bh.contrast_failures(page, ROOT)
+            assert fails == [], "right after the switch to the dark theme:\n" + "\n".join(fails)
+        for px in (400, 700, 1000):
+            bh.set_output_width(page, ROOT, px)
+            for view in VIEWS:
+                _show(root, view)
+                where = f"{theme} theme, {px} px, {view} view"
+                problems = bh.overflow_report(page, ROOT)
+                assert problems == [], f"{where}:\n" + "\n".join(problems)
+                fails = bh.contrast_failures(page, ROOT)
+                assert fails == [], f"{where}:\n" + "\n".join(fails)
+            assert root.evaluate("el => el.getBoundingClientRect().width") <= px + 1
+        # states that bring their own colours: a hovered token tints the other column by its weights,
+        # a search match is drawn in the match colour, large cells carry their weight in black or white
+        bh.set_output_width(page, ROOT, 1000)
+        _show(root, "tokens")
+        root.locator(".xw-token.xw-key").first.hover()
+        page.wait_for_timeout(200)
+        assert root.locator(".xw-token.xw-query[style*='background']").count() > 0
+        fails = bh.contrast_failures(page, ROOT)
+        assert fails == [], f"{theme} theme, hovered token:\n" + "\n".join(fails)
+        page.mouse.move(0, 0)
+        _show(root, "matrix")
+        root.locator("input.xw-search").fill("tok1")
+        page.wait_for_timeout(300)
+        texts = root.locator("canvas.xw-matrix").evaluate("c => (c.__xwTexts || []).map((r) => [r.text, r.fill])")
+        cells = [t for t, fill in texts if t.startswith(".") or t in ("0", "1")]
+        assert len(cells) > 50, "cell weights are not drawn in large cells"
+        assert {fill for t, fill in texts if t.startswith(".")} <= {"#000000", "#ffffff"}
+        fails = bh.contrast_failures(page, ROOT)
+        assert fails == [], f"{theme} theme, search matches and cell weights:\n" + "\n".join(fails)
+        root.locator("input.xw-search").fill("")
+
+        # 968 px: the toolbar does not push the PNG button onto a line of its own
+        bh.set_output_width(page, ROOT, 968)
+        assert _png_shares_a_row(root), f"{theme}: PNG button alone on a toolbar line at 968 px"
+    nb.assert_no_page_errors()
+
+
+# ------------------------------------------------------------------ saved page
+def _saved(tmp_path, name: str, max_bytes: int | None = None):
+    import xai_widgets as xw
+
+    rng = np.random.default_rng(5)
+    L, H, T = 3, 4, 12
+    x = rng.normal(size=(L, H, T, T)) * 2.0
+    for h in range(H):  # heads that look different: each attends h+1 tokens back
+        x[:, h] += 6 * np.eye(T, k=-(h + 1))
+    e = np.exp(x - x.max(-1, keepdims=True))
+    attn = (e / e.sum(-1, keepdims=True)).astype(np.float32)
+    w = xw.AttentionView(attn, [f"w{i}" for i in range(T)], layer=0, head=0)
+    kw = {} if max_bytes is None else {"max_bytes": max_bytes}
+    return w.save_html(tmp_path / name, **kw), T
+
+
+def _canvas_digest(page) -> dict:
+    return page.evaluate("""() => {
+        const c = document.querySelector('.xw-attention-view canvas.xw-matrix');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        const seen = new Set();
+        let h = 0;
+        for (let i = 0; i < d.length; i += 4) {
+            const v = (d[i] << 16) | (d[i + 1] << 8) | d[i + 2];
+            if (seen.size < 5000) seen.add(v);
+            h = (h * 31 + v + d[i + 3]) >>> 0;
+        }
+        return { colours: seen.size, hash: h };
+    }""")
+
+
+def _set_range(page, selector: str, value: int) -> None:
+    page.locator(selector).evaluate(
+        "(el, v) => { el.value = String(v); el.dispatchEvent(new Event('input', { bubbles: true })); }", value)
+
+
+def test_save_html_offline_draws_switches_heads_and_names_missing_ones(browser, tmp_path):
+    import quality
+
+    path, T = _saved(tmp_path, "attention.html")
+    page, requests, errors = quality.open_offline(browser, path)
+    try:
+        page.wait_for_selector(f"{ROOT}[data-xw-ready='1']", timeout=20_000)
+        root = page.locator(ROOT)
+        d0 = _canvas_digest(page)
+        assert d0["colours"] >= 16, f"blank matrix: {d0}"
+        assert root.get_attribute("data-xw-drawn") == "attention|0|0|0"
+        assert root.locator(".xw-embed-note").count() == 0  # every head is in the file
+        _set_range(page, "input.xw-head", 2)
+        page.wait_for_function(f"() => document.querySelector('{ROOT}').getAttribute('data-xw-drawn') === 'attention|0|0|2'",
+                               timeout=10_000)
+        d1 = _canvas_digest(page)
+        assert d1["hash"] != d0["hash"] and d1["colours"] >= 16
+        _set_range(page, "input.xw-layer", 2)
+        _set_range(page, "input.xw-head", -1)
+        page.wait_for_function(f"() => document.querySelector('{ROOT}').getAttribute('data-xw-drawn') === 'attention|0|2|-1'",
+                               timeout=10_000)
+        assert _canvas_digest(page)["hash"] not in (d0["hash"], d1["hash"])
+        page.wait_for_timeout(200)
+        assert requests == [], f"the saved page asked for {requests}"
+        assert errors == []
+    finally:
+        page.context.close()
+
+    # a budget of 3 heads (12 x 12 uint8 = 144 bytes each): the shown head and its two nearest
+    path, _ = _saved(tmp_path, "attention-small.html", max_bytes=3 * T * T)
+    page, requests, errors = quality.open_offline(browser, path)
+    try:
+        page.wait_for_selector(f"{ROOT}[data-xw-ready='1']", timeout=20_000)
+        root = page.locator(ROOT)
+        note = root.locator(".xw-embed-note")
+        assert note.text_content().startswith("12 of 15 heads are not in this file (size budget")
+        _set_range(page, "input.xw-head", 1)  # the nearest: in the file
+        page.wait_for_function(f"() => document.querySelector('{ROOT}').getAttribute('data-xw-drawn') === 'attention|0|0|1'",
+                               timeout=10_000)
+        _set_range(page, "input.xw-layer", 2)
+        _set_range(page, "input.xw-head", 3)
+        page.wait_for_function(f"() => document.querySelector('{ROOT}').getAttribute('data-xw-missing') === 'attention|0|2|3'",
+                               timeout=10_000)
+        msg = root.locator(".xw-missing-note")
+        assert msg.is_visible()
+        assert msg.text_content() == ("Head 3 of layer 2 is not in this file (size budget); "
+                                      "re-export with save_html(..., max_bytes=...) to include it.")
+        assert "xw-loading" not in (root.get_attribute("class") or "")
+        assert not root.locator("canvas.xw-matrix").is_visible()
+        # back to a head in the file: drawn again
+        _set_range(page, "input.xw-layer", 0)
+        _set_range(page, "input.xw-head", 0)
+        page.wait_for_function(f"() => document.querySelector('{ROOT}').getAttribute('data-xw-drawn') === 'attention|0|0|0'",
+                               timeout=10_000)
+        assert root.locator("canvas.xw-matrix").is_visible() and not msg.is_visible()
+        assert requests == [] and errors == []
+    finally:
+        page.context.close()
