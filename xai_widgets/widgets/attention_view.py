@@ -7,12 +7,17 @@ Transport (see DESIGN.md "Binary to the browser"): the kernel keeps the full
   area-averaged to at most ``thumb_size`` x ``thumb_size`` and quantised to
   uint8 with one scale per thumbnail (``_thumbs_meta["scales"]``);
 * ``_head``: the selected (source, sample, layer, head) at full resolution,
-  uint8 with scale/offset (or float16), so saved widget state shows it;
+  uint8 codes in the log1p domain (:func:`encode_head`; or float16), so saved
+  widget state shows it;
 * other heads on demand: the front end sends ``{"type": "get", "requests":
   [{"id", "source", "sample", "layer", "head"}, ...]}`` as a custom message
   and each answer comes back as ``{"type": "head", "id", "meta"}`` with the
   bytes as the message's one buffer (prefetched per layer, LRU-cached in the
   browser by bytes).
+
+``save_html`` embeds the heads a page would otherwise ask the kernel for,
+nearest to the shown one first, up to ``max_bytes`` (``_embed_extra``); the
+page names any head that did not fit.
 """
 from __future__ import annotations
 
@@ -251,7 +256,9 @@ class AttentionView(XWidget):
     thumb_size : int, default 32
         Overview thumbnails are at most this size (smaller when L x H is large).
     dtype : "uint8" | "float16"
-        Encoding of the full-resolution head sent to the browser.
+        Encoding of the full-resolution heads sent to the browser (and saved
+        by ``save_html``): uint8 codes in the log1p domain (each weight within
+        1.4% of itself plus max/1024; one byte per cell) or float16 (two).
 
     Examples
     --------
