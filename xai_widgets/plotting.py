@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from ._display.force import _NEG, _POS, collapse_features, plot_force, plot_waterfall  # noqa: F401  (public here)
+
 __all__ = ["plot_attribution", "plot_force", "plot_waterfall", "overlay_rgb"]
 
 _TOKENISH = ("##", "▁", "Ġ")
@@ -323,10 +325,6 @@ def plot_attribution(
 
 
 # ------------------------------------------------------------ force / waterfall
-_POS = "#ff0051"  # shap's red: pushes the output up
-_NEG = "#008bfb"  # and blue: pushes it down
-
-
 def _base_value(attribution: Any, row: np.ndarray, sample: int) -> float:
     """Base value of one row: ``base_values``, else ``outputs - sum``, else 0."""
     for name in ("base_values", "outputs"):
@@ -337,162 +335,3 @@ def _base_value(attribution: Any, row: np.ndarray, sample: int) -> float:
         x = float(b[sample] if b.size > 1 else b[0])
         return x if name == "base_values" else x - float(row.sum())
     return 0.0
-
-
-def collapse_features(row: np.ndarray, max_features: int = 12, coverage: float = 0.95) -> tuple[list[int], float, float, int]:
-    """Mirror of ``collapseFeatures`` in js/src/lib/force_layout.ts: (kept, other_pos, other_neg, other_count)."""
-    row = np.asarray(row, dtype=np.float64)
-    order = sorted(range(row.size), key=lambda i: (-abs(row[i]), i))
-    total = float(np.abs(row).sum())
-    cap = max(1, int(max_features))
-    kept: list[int] = []
-    covered = 0.0
-    for i in order:
-        if row[i] == 0 or len(kept) >= cap or (total > 0 and covered >= coverage * total - 1e-12 * total):
-            break
-        kept.append(i)
-        covered += abs(row[i])
-    rest = [i for i in order if i not in kept]
-    if len(rest) == 1 and row[rest[0]] != 0 and len(kept) < cap:
-        kept.append(rest[0])
-        rest = []
-    pos = float(sum(row[i] for i in rest if row[i] > 0))
-    neg = float(sum(row[i] for i in rest if row[i] < 0))
-    return kept, pos, neg, sum(1 for i in rest if row[i] != 0)
-
-
-def _label(names: list, data: Any, j: int) -> str:
-    if data is None:
-        return str(names[j])
-    x = data[j]
-    try:
-        return f"{names[j]} = {float(x):.3g}"
-    except (TypeError, ValueError):
-        return f"{names[j]} = {x}"
-
-
-def _prob_ticks(ax: Any, axis: str, lo: float, hi: float) -> None:
-    probs = np.array([0.001, 0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999])
-    pos = np.log(probs / (1 - probs))
-    keep = (pos >= lo) & (pos <= hi)
-    if keep.sum() >= 2:
-        (ax.set_xticks if axis == "x" else ax.set_yticks)(pos[keep], [f"{p:g}" for p in probs[keep]])
-
-
-def plot_force(row: Any, base: float, names: list, *, data: Any = None, ax: Any = None, max_features: int = 12,
-               coverage: float = 0.95, link: str = "identity"):
-    """One row as a force plot: base value -> output, red segments push up, blue down, small ones as "other"."""
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Polygon
-
-    if link not in ("identity", "logit"):
-        raise ValueError(f"unknown link {link!r}; expected 'identity' or 'logit'")
-    v = np.asarray(row, dtype=np.float64).reshape(-1)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(10, 2.6))
-    kept, opos, oneg, ocount = collapse_features(v, max_features, coverage)
-    output = base + float(v.sum())
-    segs = []  # (feature or None, value, lo, hi)
-    p = q = output
-    for j, x in [(j, v[j]) for j in kept] + [(None, opos), (None, oneg)]:
-        if x > 0:
-            segs.append((j, x, p - x, p))
-            p -= x
-        elif x < 0:
-            segs.append((j, x, q, q - x))
-            q -= x
-    lo = min([base, output] + [s[2] for s in segs])
-    hi = max([base, output] + [s[3] for s in segs])
-    span = hi - lo if hi > lo else 1.0
-    tip = 0.012 * span
-    for j, x, a, b in segs:
-        t = min(tip, (b - a) / 2)
-        if x > 0:
-            pts = [(a, 0), (b - t, 0), (b, 0.25), (b - t, 0.5), (a, 0.5), (a + t, 0.25)]
-        else:
-            pts = [(b, 0), (a + t, 0), (a, 0.25), (a + t, 0.5), (b, 0.5), (b - t, 0.25)]
-        col = _POS if x > 0 else _NEG
-        ax.add_patch(Polygon(pts, closed=True, fc=col, ec="white", lw=0.8, alpha=0.55 if j is None else 1.0))
-    # labels under the bar: greedy placement on 3 levels (largest first), the rest left to the bar
-    x0, x1 = lo - 0.05 * span, hi + 0.05 * span
-    width_px = max(1.0, ax.get_window_extent().width)
-    per_char = 8 * 0.6 * ax.figure.dpi / 72 * (x1 - x0) / width_px  # approx. data units per character
-    levels: list[list[tuple[float, float]]] = [[], [], []]
-    ordered = sorted(segs, key=lambda s: (s[0] is None, -abs(s[1])))
-    for j, x, a, b in ordered:
-        if j is None:
-            cnt = sum(1 for i in range(v.size) if i not in kept and (v[i] > 0 if x > 0 else v[i] < 0))
-            text = f"{cnt} other" + ("s" if cnt != 1 else "")
-        else:
-            text = _label(names, data, j)
-        c = (a + b) / 2
-        w = len(text) * per_char
-        left = min(max(c - w / 2, x0), x1 - w)
-        for k, taken in enumerate(levels):
-            if all(left + w + per_char <= u or left >= v_ + per_char for u, v_ in taken):
-                taken.append((left, left + w))
-                y = -0.18 - 0.22 * k
-                col = _POS if x > 0 else _NEG
-                ax.plot([c, c], [0, y + 0.04], color=col, lw=0.6, alpha=0.6)
-                ax.text(left + w / 2, y, text, ha="center", va="top", fontsize=8, color=col)
-                break
-    ax.axvline(base, color="0.5", lw=0.8, ls="--")
-    ax.annotate(f"base value {base:.3g}", (base, 0.5), xytext=(0, 14), textcoords="offset points", ha="center",
-                fontsize=8, color="0.4")
-    ax.annotate(f"f(x) = {output:.3g}", (output, 0.5), xytext=(0, 3), textcoords="offset points", ha="center",
-                fontsize=10, fontweight="bold")
-    ax.set_xlim(lo - 0.05 * span, hi + 0.05 * span)
-    ax.set_ylim(-0.85, 0.85)
-    ax.set_yticks([])
-    for side in ("left", "right", "bottom"):
-        ax.spines[side].set_visible(False)
-    ax.xaxis.tick_top()
-    if link == "logit":
-        _prob_ticks(ax, "x", lo - 0.05 * span, hi + 0.05 * span)
-        ax.set_xlabel("probability (logit link)")
-        ax.xaxis.set_label_position("top")
-    return ax
-
-
-def plot_waterfall(row: Any, base: float, names: list, *, data: Any = None, ax: Any = None, max_features: int = 12,
-                   coverage: float = 0.95, link: str = "identity"):
-    """One row as a waterfall: base value at the bottom, features by |value| (largest at the top), output on top."""
-    import matplotlib.pyplot as plt
-
-    if link not in ("identity", "logit"):
-        raise ValueError(f"unknown link {link!r}; expected 'identity' or 'logit'")
-    v = np.asarray(row, dtype=np.float64).reshape(-1)
-    kept, opos, oneg, ocount = collapse_features(v, max_features, coverage)
-    rows = []  # bottom to top: (label, value, start)
-    x = base
-    if ocount:
-        rows.append((f"{ocount} other feature" + ("s" if ocount != 1 else ""), opos + oneg, x))
-        x += opos + oneg
-    for j in reversed(kept):
-        rows.append((_label(names, data, j), v[j], x))
-        x += v[j]
-    output = x
-    if ax is None:
-        _, ax = plt.subplots(figsize=(8, 0.4 * len(rows) + 1.4))
-    y = np.arange(len(rows))
-    vals = np.array([r[1] for r in rows])
-    starts = np.array([r[2] for r in rows])
-    ax.barh(y, vals, left=starts, color=[_POS if val > 0 else _NEG for val in vals], height=0.7)
-    for k, (_, val, st) in enumerate(rows):
-        end = st + val
-        ax.text(max(st, end), k, f" {val:+.3g}", va="center", ha="left", fontsize=8,
-                color=_POS if val > 0 else _NEG)
-        if k + 1 < len(rows):
-            ax.plot([end, end], [k + 0.35, k + 0.65], color="0.5", lw=0.7)
-    ax.set_yticks(y, [r[0] for r in rows])
-    ax.axvline(base, color="0.5", lw=0.8, ls="--")
-    ax.axvline(output, color="0.2", lw=0.8, ls="--")
-    ax.set_ylim(-0.8, len(rows) - 0.2)
-    ax.set_xlabel(f"base value E[f(x)] = {base:.3g}  →  f(x) = {output:.3g}")
-    if link == "logit":
-        lo, hi = ax.get_xlim()
-        _prob_ticks(ax, "x", lo, hi)
-        ax.set_xlabel(ax.get_xlabel() + "  (ticks: probability)")
-    for side in ("right", "top"):
-        ax.spines[side].set_visible(False)
-    return ax

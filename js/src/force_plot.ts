@@ -21,7 +21,8 @@ import { drawSingle } from "./force/single";
 import { StackedView } from "./force/stacked";
 import { DRAW_TRAITS, ForceState } from "./force/state";
 import { Toolbar } from "./force/toolbar";
-import { colors, injectForceStyle, type Drawn, type ViewContext } from "./force/view";
+import { colors, injectForceStyle, viewWidth, type Drawn, type ViewContext } from "./force/view";
+import { watchTheme } from "./force/theme";
 import { drawWaterfall } from "./force/waterfall";
 
 function render({ model, el }: RenderProps): () => void {
@@ -52,8 +53,7 @@ function render({ model, el }: RenderProps): () => void {
     canvas,
     labels,
     width() {
-      const w = body.clientWidth || root.clientWidth - 20 || 0;
-      return Math.round(Math.max(420, Math.min(1200, w > 0 ? w : 860)));
+      return viewWidth(body.clientWidth || root.clientWidth - 20 || 0);
     },
     colors: () => colors(root),
     textWidth(s, font) {
@@ -186,12 +186,17 @@ function render({ model, el }: RenderProps): () => void {
         })
       : null;
   ro?.observe(body);
+  const unwatch = watchTheme(() => {
+    const c = vc.colors();
+    return `${c.bg}|${c.fg}|${c.fg2}|${c.border}`;
+  }, draw);
   draw();
 
   return () => {
     ac.abort();
     unlisten();
     ro?.disconnect();
+    unwatch();
     if (raf) cancelAnimationFrame(raf);
     tooltip.hide();
     root.remove();

@@ -118,6 +118,9 @@ describe("ticks", () => {
     expect(t[t.length - 1].pos).toBeLessThanOrEqual(12.2);
     expect(t.map((x) => x.label)).toContain("0");
     expect(niceTicks(2, 2)).toEqual([{ pos: 2, label: "2" }]);
+    // a nice step that would leave one tick is made finer: a scale needs two
+    expect(niceTicks(2.172, 3.888, 3).map((x) => x.label)).toEqual(["2.5", "3.0", "3.5"]);
+    for (const [a, b, n] of [[0.9, 1.05, 2], [2.172, 3.888, 3], [-0.01, 0.019, 1]]) expect(niceTicks(a, b, n).length).toBeGreaterThanOrEqual(2);
   });
 
   it("logit ticks sit at log-odds of round probabilities", () => {

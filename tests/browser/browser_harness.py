@@ -417,6 +417,7 @@ from quality import (  # noqa: E402,F401  (re-exported for the tests)
     MIN_CONTRAST,
     QUALITY_SCRIPT,
     contrast_failures,
+    open_offline,
     overflow_report,
     set_output_width,
     set_theme,

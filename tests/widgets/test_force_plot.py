@@ -241,3 +241,85 @@ def test_base_class_ranges_options_and_close():
     assert w._values == b"" and w._base == b"" and w._similarity == b""
     assert w._vals is None and w._attribution is None
     w.order = "output"  # no data left: nothing recomputed, no error
+
+
+# ------------------------------------------------------------ static picture
+POS_RGB = np.array([0xFF, 0x00, 0x51]) / 255
+NEG_RGB = np.array([0x00, 0x8B, 0xFB]) / 255
+
+
+def _bundle_png(w):
+    import base64
+    import io
+
+    import matplotlib.image as mpimg
+
+    data, meta = w._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in data
+    img = mpimg.imread(io.BytesIO(base64.b64decode(data["image/png"])), format="png")[..., :3]
+    assert meta["image/png"]["width"] == img.shape[1] // 2
+    return img
+
+
+def _count(img, rgb, tol=0.04):
+    return int((np.abs(img - rgb).max(-1) < tol).sum())
+
+
+@pytest.mark.parametrize("mode", ["single", "waterfall"])
+def test_static_png_one_row_draws_its_signs(mode):
+    up = xw.Attribution.from_array(np.array([[0.8, 0.5, 0.3, 0.1]]), base_values=0.0, feature_names=list("abcd"))
+    down = xw.Attribution.from_array(-up.values, base_values=0.0, feature_names=list("abcd"))
+    img_up, img_down = _bundle_png(ForcePlot(up, mode=mode)), _bundle_png(ForcePlot(down, mode=mode))
+    # every feature pushes up: the bars are the red of the view, no blue bar; and the mirror image
+    assert _count(img_up, POS_RGB) > 500 and _count(img_up, NEG_RGB) < 20
+    assert _count(img_down, NEG_RGB) > 500 and _count(img_down, POS_RGB) < 20
+
+
+def test_static_title_names_the_class_and_output():
+    a = xw.Attribution.from_array(np.array([[0.8, -0.5, 0.3]]), base_values=0.25, target=[1],
+                                  output_names=["tabby", "Egyptian cat"], method="kernel_shap")
+    w = ForcePlot(a)
+    fig = w._static_figure()
+    assert fig._suptitle.get_text() == "Egyptian cat = 0.85 · kernel_shap"
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert "Egyptian cat = 0.85" in texts and "base value 0.25" in texts
+
+
+def test_static_stacked_columns_are_the_stacks_in_the_view_order():
+    from xai_widgets._display.force import stacked_image
+
+    v = np.array([[1.0, 0.5, -0.25], [-1.0, -0.5, 0.0], [0.25, 0.25, 0.25]])
+    out = 2.0 + v.sum(1)
+    lo, hi, H = 0.0, 4.0, 400  # 100 px per unit
+    order = np.array([2, 0, 1])
+    img = stacked_image(v, out, order, None, lo, hi, 3, H)
+
+    def red(c):
+        return int(((img[:, c, 0] > 200) & (img[:, c, 2] < 220) & (img[:, c, 1] < 160)).sum())
+
+    def blue(c):
+        return int(((img[:, c, 2] > 200) & (img[:, c, 0] < 160)).sum())
+
+    # column k shows sample order[k]: red height = sum of positives, blue = sum of |negatives| (100 px / unit)
+    for col, s in enumerate(order):
+        assert abs(red(col) - 100 * v[s][v[s] > 0].sum()) <= 2, (col, s)
+        assert abs(blue(col) - 100 * -v[s][v[s] < 0].sum()) <= 2, (col, s)
+    # sample 0: the positives stack down from its output (1.25 + 2 = 3.25), the negative up from it
+    col0 = img[:, 1]
+    top_red = np.flatnonzero((col0[:, 0] > 200) & (col0[:, 2] < 220) & (col0[:, 1] < 160)).min()
+    assert abs(top_red - (hi - out[0]) * 100) <= 1
+    bottom_blue = np.flatnonzero((col0[:, 2] > 200) & (col0[:, 0] < 160)).max()
+    assert abs(bottom_blue + 1 - (hi - out[0]) * 100) <= 1
+    # y_feature: one bar from 0 to that feature's value
+    img = stacked_image(v, out, np.arange(3), 1, -1.0, 1.0, 3, 200)
+    assert int(((img[:, 0, 0] > 200) & (img[:, 0, 1] < 160)).sum()) == 50
+    assert int(((img[:, 1, 2] > 200) & (img[:, 1, 0] < 160)).sum()) == 50
+
+
+def test_static_png_stacked_and_closed_widget():
+    w = ForcePlot(attr(), order="output")
+    img = _bundle_png(w)
+    assert _count(img, POS_RGB, 0.05) > 300 and _count(img, NEG_RGB, 0.05) > 300
+    w.close()
+    with pytest.raises(ValueError, match="closed"):
+        w._static_figure()

@@ -48,13 +48,19 @@ def test_list_of_attributions_into_heatmap_overlay(no_array_work):
     assert "list of 2 Attributions" in str(e.value)
 
 
-@pytest.mark.parametrize("widget, make", [(TextHeatmap, lambda a: (list("abcde"), a)), (ForcePlot, lambda a: (a,))])
-def test_list_of_attributions_into_one_result_widgets(widget, make, no_array_work):
-    a = token_attr() if widget is TextHeatmap else tab_attr()
+def test_list_of_attributions_into_text_heatmap_points_to_a_dict(no_array_work):
+    with pytest.raises(TypeError, match=r"pass a dict \{name: Attribution\}") as e:
+        TextHeatmap(list("abcde"), [token_attr(), token_attr()])
+    assert "list of 2 Attributions" in str(e.value) and "one row per method" in str(e.value)
+
+
+def test_list_of_attributions_into_force_plot(no_array_work):
+    a = tab_attr()
     with pytest.raises(TypeError, match=r"dict \{name: Attribution\}") as e:
-        widget(*make([a, a]))
+        ForcePlot([a, a])
     msg = str(e.value)
-    assert f"{widget.__name__} shows one Attribution, got a list of 2" in msg and "attrs[0]" in msg
+    assert "ForcePlot shows one Attribution, got a list of 2" in msg and "attrs[0]" in msg
+    assert "TextHeatmap" in msg and "HeatmapOverlay" in msg
 
 
 def test_rows_iterated_out_of_an_attribution_are_a_list_too(no_array_work):

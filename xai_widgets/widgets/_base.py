@@ -153,8 +153,18 @@ class XWidget(anywidget.AnyWidget):
     def _embed_extra(self, budget: int) -> dict:
         """Data the browser would fetch lazily from the kernel, to embed in HTML (``budget`` bytes at most).
 
-        Returns ``{"buffers": [bytes...], "answers": {...}}`` for the standalone
-        runtime (see ``js/src/standalone.ts``); the default embeds nothing.
+        Returns ``{}`` (the default: nothing is fetched lazily) or a dict with
+
+        - ``"buffers"``: a list of ``bytes``, numbered from 0;
+        - ``"messages"`` (optional): how the standalone runtime
+          (``js/src/standalone.ts``) answers the view's custom messages
+          without a kernel: ``{"request": <message type it answers>,
+          "key_fields": [<request fields joined by "|" into a table key>],
+          "reply": <reply message type>, "table": {key: {"meta": {...},
+          "buf": <index into buffers>}}, "missing": <what a request whose key is
+          not in the table is told>}``;
+        - ``"state"`` (optional): traits to overwrite in the embedded state
+          (``bytes`` values become buffers too).
         """
         return {}
 

@@ -77,9 +77,10 @@ def widget_spec(widget: "XWidget", *, max_bytes: int = 20 * 2**20) -> dict:
         first = len(bufs.items)
         for b in extra.get("buffers", []):
             bufs.add(b)
-        msgs = dict(extra["messages"])
-        msgs["table"] = {k: {"meta": v["meta"], "buf": v["buf"] + first} for k, v in msgs["table"].items()}
-        spec["messages"] = msgs
+        if "messages" in extra:
+            msgs = dict(extra["messages"])
+            msgs["table"] = {k: {"meta": v["meta"], "buf": v["buf"] + first} for k, v in msgs["table"].items()}
+            spec["messages"] = msgs
         for k, v in extra.get("state", {}).items():
             spec["state"][k] = _encode(v, bufs)
     spec["buffers"] = bufs.items

@@ -223,7 +223,7 @@ def reject_result_sequence(x: Any, widget: str, what: str, *, several: str | Non
         )
     hint = ""
     if kind != "AttentionMaps":
-        hint = " (only HeatmapOverlay shows several side by side: pass it a dict {name: Attribution})"
+        hint = " (HeatmapOverlay and TextHeatmap show several side by side: pass them a dict {name: Attribution})"
     raise WidgetTypeError(
         f"{widget} shows one {kind}, got a {plural} of {k}: pass one of them (e.g. attrs[0]) and make one "
         f"{widget} per result{hint}"

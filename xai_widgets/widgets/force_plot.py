@@ -413,6 +413,68 @@ class ForcePlot(XWidget):
             return self._sim_perm.copy()
         return sample_order(self._vals, self.order, self._base_full)
 
+    # ------------------------------------------------------- static picture
+    def _title(self) -> str:
+        """Like the view's title: the class (with its value for one row), then the method."""
+        parts = []
+        if self.output_name and self.output_name != "f(x)":
+            if self.resolved_mode == "stacked":
+                parts.append(self.output_name)
+            else:
+                parts.append(f"{self.output_name} = {float(self.outputs[self.index]):.3g}")
+        if self.method and self.method != "custom":
+            parts.append(self.method)
+        return " · ".join(parts)
+
+    def _static_figure(self) -> Any:
+        """What the view shows (one row's force bar or waterfall, or the stacked rows) as a matplotlib Figure."""
+        from matplotlib.figure import Figure
+
+        from .._display.force import plot_force, plot_stacked, plot_waterfall
+
+        if self._vals is None:
+            raise WidgetValueError("the widget is closed; its attributions were released")
+        mode = self.resolved_mode
+        names = list(self.feature_names)
+        title = self._title()
+        if mode == "stacked":
+            fig = Figure(figsize=(10, 3.6))
+            ax = fig.add_axes((0.08, 0.16, 0.78, 0.72))
+            text = {"similarity": "ordered by similarity", "output": f"ordered by {self.output_name}, largest first",
+                    "original": "in original order"}[self.order]
+            plot_stacked(self._vals, self._base_full, self.sample_order, ax=ax, y_feature=self.y_feature,
+                         feature_names=names, output_name=self.output_name, link=self.link,
+                         marker=self.index if self._n > 1 else None, order_text=text)
+        else:
+            i = self.index
+            data = self._data_row(i)
+            kw = dict(data=data, max_features=self.max_features, coverage=self.coverage, link=self.link,
+                      output_name=self.output_name)
+            if mode == "waterfall":
+                rows = min(self._m, self.max_features) + 2
+                fig = Figure(figsize=(8, 0.4 * rows + 1.4))
+                ax = fig.add_subplot()
+                plot_waterfall(self._vals[i], float(self._base_full[i]), names, ax=ax, **kw)
+                fig.subplots_adjust(left=0.3, right=0.95)
+            else:
+                fig = Figure(figsize=(10, 2.6))
+                ax = fig.add_axes((0.03, 0.02, 0.94, 0.72))
+                plot_force(self._vals[i], float(self._base_full[i]), names, ax=ax, **kw)
+            if self._n > 1:
+                title = f"sample {i}" + (f" · {title}" if title else "")
+        if title:
+            fig.suptitle(title, fontsize=10, y=0.99)
+        return fig
+
+    def _data_row(self, i: int) -> Any:
+        """Feature values of row ``i`` for the labels (``name = value``), or None."""
+        if self._data_text:
+            return self._data_text[i]
+        d = self._attribution.data
+        if d is None:
+            return None
+        return _rows(np.asarray(d), "data")[i]
+
     @property
     def attribution(self) -> Attribution:
         return self._attribution

@@ -3,6 +3,7 @@ import { cssColor, type RGB } from "../lib/colormaps";
 import { h } from "../lib/dom";
 import { OTHER, lighten, type Segment } from "../lib/force_layout";
 import { formatValue } from "../lib/scale";
+import type { Box, TextItem } from "./layout";
 import type { Drawn, ViewContext } from "./view";
 
 /** shap's colours: red pushes the output up, blue pushes it down. */
@@ -28,24 +29,23 @@ export function addLabel(
   drawn: Drawn,
   feature: number,
   text: string,
-  x: number,
-  y: number,
-  width: number,
+  box: Box,
   color: string,
-  align: CanvasTextAlign,
+  align: "left" | "right",
   fullName: string,
 ): void {
   const span = h("span", { class: "xw-feature", text, title: fullName });
   span.setAttribute("data-feature", feature === OTHER ? "other" : String(feature));
   if (feature === OTHER) span.classList.add("xw-other");
   if (feature !== OTHER && vc.state.selectedFeature() === feature) span.classList.add("xw-selected");
-  span.style.left = `${x}px`;
-  span.style.top = `${y}px`;
-  span.style.width = `${Math.ceil(width) + 6}px`;
-  span.style.textAlign = align === "right" ? "right" : "left";
+  span.style.left = `${box.x0}px`;
+  span.style.top = `${box.y0}px`;
+  // the box already holds the padding and border (box-sizing: border-box)
+  span.style.width = `${box.x1 - box.x0}px`;
+  span.style.textAlign = align;
   span.style.color = color;
   vc.labels.appendChild(span);
-  drawn.labelDraws.push({ text, x: align === "right" ? x + width + 4 : x + 3, y: y + 8, width, color, align });
+  drawn.labelDraws.push({ text, x: align === "right" ? box.x1 - 3 : box.x0 + 3, y: box.y0 + 8, width: box.x1 - box.x0, color, align });
 }
 
 export function clearLabels(vc: ViewContext): void {
@@ -81,4 +81,13 @@ export function segColor(seg: Segment, rank: number, count: number): string {
   const c = seg.value > 0 ? POS : NEG;
   if (seg.feature === OTHER) return cssColor(lighten(c, 0.55));
   return cssColor(lighten(c, count > 1 ? (0.3 * rank) / (count - 1) : 0));
+}
+
+/** Fill a laid-out text. */
+export function drawText(ctx: CanvasRenderingContext2D, t: TextItem, color: string): void {
+  ctx.font = t.font;
+  ctx.fillStyle = color;
+  ctx.textAlign = t.align;
+  ctx.textBaseline = "middle";
+  ctx.fillText(t.text, t.x, t.y);
 }

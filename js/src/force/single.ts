@@ -1,11 +1,11 @@
 /** The force plot of one row: a horizontal bar of arrow segments from the base value to the output, labels below. */
 import { hiDpi } from "../lib/canvas";
-import { cssColor } from "../lib/colormaps";
-import { OTHER, axisTicks, collapseFeatures, forceStack, lighten, paddedRange, placeLabels, type Segment } from "../lib/force_layout";
+import { OTHER, collapseFeatures, forceStack, paddedRange, type Segment } from "../lib/force_layout";
 import { formatValue } from "../lib/scale";
-import { NEG, POS, addLabel, chevron, clearLabels, clip, segColor } from "./labels";
+import { addLabel, chevron, clearLabels, clip, drawText, segColor } from "./labels";
+import { layoutSingle } from "./layout";
 import type { ForceData } from "./state";
-import { LABEL_FONT_PX, emptyDrawn, type Drawn, type ViewContext } from "./view";
+import { emptyDrawn, type Drawn, type ViewContext } from "./view";
 
 export function drawSingle(vc: ViewContext, d: ForceData, i: number): Drawn | null {
   const st0 = vc.state;
@@ -23,34 +23,37 @@ export function drawSingle(vc: ViewContext, d: ForceData, i: number): Drawn | nu
   }
   [lo, hi] = paddedRange(lo, hi, 0.05);
   const W = vc.width();
-  const left = 14;
-  const right = 14;
-  const X = (v: number) => left + ((v - lo) / (hi - lo)) * (W - left - right);
   const c = vc.colors();
-  const font = `${LABEL_FONT_PX}px ${c.font}`;
-  const barTop = 60;
-  const barBot = 84;
-  const labelTop = 96;
-  const rowH = 20;
   const link = st0.link();
   const outputName = st0.outputName();
 
   // labels: largest first, "other" last
-  const items: { seg: Segment; text: string; width: number; center: number; color: string }[] = [];
   const ordered = [...segs].sort((a, b) => (a.feature === OTHER ? 1 : 0) - (b.feature === OTHER ? 1 : 0) || Math.abs(b.value) - Math.abs(a.value));
-  for (const s of ordered) {
-    const text =
-      s.feature === OTHER
-        ? ((k) => `${s.value > 0 ? "+" : "−"} ${k} other${k === 1 ? "" : "s"}`)(s.value > 0 ? col.otherPosCount : col.otherNegCount)
-        : clip(st0.featureLabel(d, i, s.feature));
-    const color = cssColor(c.dark ? lighten(s.value > 0 ? POS : NEG, 0.25) : s.value > 0 ? [214, 0, 68] : [0, 110, 214]);
-    items.push({ seg: s, text, width: vc.textWidth(text, font) + 6, center: X((s.lo + s.hi) / 2), color });
-  }
-  const place = placeLabels(items, 4, 0, W, 8);
-  const rows = Math.max(1, ...place.map((p) => p.row + 1));
-  const H = labelTop + rows * rowH + 6;
-  const canvas = vc.canvas;
-  const ctx = hiDpi(canvas, W, H);
+  const labelText = (s: Segment) =>
+    s.feature === OTHER
+      ? ((k) => `${s.value > 0 ? "+" : "−"} ${k} other${k === 1 ? "" : "s"}`)(s.value > 0 ? col.otherPosCount : col.otherNegCount)
+      : clip(st0.featureLabel(d, i, s.feature));
+  const L = layoutSingle(
+    {
+      width: W,
+      family: c.font,
+      lo,
+      hi,
+      link,
+      base,
+      output: st.output,
+      segments: segs,
+      labels: ordered.map((s) => ({ text: labelText(s), lo: s.lo, hi: s.hi })),
+      outText: `${outputName} = ${st0.outputText(st.output)}`,
+      baseText: `base value ${link === "logit" ? st0.outputText(base) : formatValue(base)}`,
+      caption: link === "logit" ? `${outputName} · log-odds, ticks in probability` : outputName,
+      legend: ["higher ▶", "◀ lower"],
+    },
+    vc.textWidth,
+  );
+  const X = L.X;
+  const H = L.height;
+  const ctx = hiDpi(vc.canvas, W, H);
   if (!ctx) return null;
   const drawn = emptyDrawn(W);
   ctx.fillStyle = c.bg;
@@ -58,39 +61,30 @@ export function drawSingle(vc: ViewContext, d: ForceData, i: number): Drawn | nu
   clearLabels(vc);
 
   // legend + caption
-  ctx.font = `11px ${c.font}`;
-  ctx.textBaseline = "middle";
-  ctx.textAlign = "left";
-  ctx.fillStyle = cssColor(POS);
-  ctx.fillText("higher ▶", left, 9);
-  const hw = ctx.measureText("higher ▶").width;
-  ctx.fillStyle = cssColor(NEG);
-  ctx.fillText("◀ lower", left + hw + 10, 9);
-  ctx.fillStyle = c.fg2;
-  ctx.textAlign = "right";
-  ctx.fillText(link === "logit" ? `${outputName} · log-odds, ticks in probability` : outputName, W - right, 9);
+  drawText(ctx, L.legend[0], c.posText);
+  drawText(ctx, L.legend[1], c.negText);
+  if (L.caption) drawText(ctx, L.caption, c.fg2);
 
   // axis
-  const axisY = 51;
+  const axisY = L.axisY;
   ctx.strokeStyle = c.border;
   ctx.lineWidth = 1;
   ctx.beginPath();
-  ctx.moveTo(left, axisY + 0.5);
-  ctx.lineTo(W - right, axisY + 0.5);
+  ctx.moveTo(L.left, axisY + 0.5);
+  ctx.lineTo(W - L.right, axisY + 0.5);
   ctx.stroke();
-  ctx.fillStyle = c.fg2;
-  ctx.textAlign = "center";
-  ctx.font = `10.5px ${c.font}`;
-  for (const t of axisTicks(lo, hi, link, Math.max(3, Math.floor(W / 110)))) {
-    const x = Math.round(X(t.pos)) + 0.5;
+  for (const t of L.ticks) {
+    const x = Math.round(t.at) + 0.5;
+    ctx.strokeStyle = c.border;
     ctx.beginPath();
     ctx.moveTo(x, axisY - 3);
     ctx.lineTo(x, axisY + 3);
     ctx.stroke();
-    ctx.fillText(t.label, x, axisY - 11);
+    if (t.label) drawText(ctx, t.label, c.fg2);
   }
 
   // segments
+  const { barTop, barBot } = L;
   const rank = new Map<Segment, number>();
   st.pos.forEach((s, k) => rank.set(s, k));
   st.neg.forEach((s, k) => rank.set(s, k));
@@ -117,69 +111,46 @@ export function drawSingle(vc: ViewContext, d: ForceData, i: number): Drawn | nu
     }
   }
 
-  // base value and output annotations
-  const xb = X(base);
-  const xo = X(st.output);
+  // base value (dashed) and output (solid) from the axis through the bar
+  const xb = Math.round(X(base)) + 0.5;
   ctx.setLineDash([3, 3]);
   ctx.strokeStyle = c.fg2;
   ctx.lineWidth = 1;
   ctx.beginPath();
-  ctx.moveTo(Math.round(xb) + 0.5, axisY);
-  ctx.lineTo(Math.round(xb) + 0.5, barBot + 4);
+  ctx.moveTo(xb, axisY);
+  ctx.lineTo(xb, barBot + 4);
   ctx.stroke();
   ctx.setLineDash([]);
   ctx.strokeStyle = c.fg;
   ctx.lineWidth = 1.5;
   ctx.beginPath();
-  ctx.moveTo(xo, 30);
-  ctx.lineTo(xo, barBot + 4);
+  ctx.moveTo(X(st.output), axisY - 4);
+  ctx.lineTo(X(st.output), barBot + 4);
   ctx.stroke();
-  const outText = `${outputName} = ${st0.outputText(st.output)}`;
-  const baseText = `base value ${link === "logit" ? st0.outputText(base) : formatValue(base)}`;
-  ctx.font = `600 12px ${c.font}`;
-  const ow = ctx.measureText(outText).width;
-  ctx.font = `11px ${c.font}`;
-  const bw = ctx.measureText(baseText).width;
-  let ox = Math.max(left, Math.min(W - right - ow, xo - ow / 2));
-  let bx = Math.max(left, Math.min(W - right - bw, xb - bw / 2));
-  if (bx < ox + ow + 10 && bx + bw + 10 > ox) {
-    // overlap: put the base label on its own side of the output label
-    bx = xb <= xo ? Math.max(left, ox - bw - 12) : Math.min(W - right - bw, ox + ow + 12);
-    if (bx < ox + ow + 10 && bx + bw + 10 > ox) ox = bx + bw + 12 <= W - right - ow ? bx + bw + 12 : ox;
-  }
-  ctx.textBaseline = "middle";
-  ctx.textAlign = "left";
-  ctx.fillStyle = c.bg;
-  ctx.fillRect(ox - 3, 16, ow + 6, 16);
-  ctx.fillStyle = c.fg;
-  ctx.font = `600 12px ${c.font}`;
-  ctx.fillText(outText, ox, 24);
-  ctx.fillStyle = c.fg2;
-  ctx.font = `11px ${c.font}`;
-  ctx.fillText(baseText, bx, 24);
+  drawText(ctx, L.out, c.fg);
+  drawText(ctx, L.baseLabel, c.fg2);
 
   // labels with leader lines
-  items.forEach((it, k) => {
-    const p = place[k];
-    if (p.row < 0) return;
-    const y = labelTop + p.row * rowH;
-    const cx = it.center;
-    ctx.strokeStyle = it.color;
+  L.labels.forEach((p, k) => {
+    const s = ordered[k];
+    if (!p.box) return;
+    const color = s.feature === OTHER ? c.fg2 : s.value > 0 ? c.posText : c.negText;
+    ctx.strokeStyle = color;
     ctx.globalAlpha = 0.55;
     ctx.lineWidth = 1;
     ctx.beginPath();
-    ctx.moveTo(cx, barBot + 1);
-    ctx.lineTo(Math.max(p.x + 3, Math.min(p.x + it.width - 3, cx)), y + 1);
+    ctx.moveTo(p.center, barBot + 1);
+    ctx.lineTo(Math.max(p.box.x0 + 3, Math.min(p.box.x1 - 3, p.center)), p.box.y0 + 1);
     ctx.stroke();
     ctx.globalAlpha = 1;
-    const cnt = it.seg.value > 0 ? col.otherPosCount : col.otherNegCount;
+    const cnt = s.value > 0 ? col.otherPosCount : col.otherNegCount;
     const name =
-      it.seg.feature === OTHER
-        ? `${cnt} ${it.seg.value > 0 ? "positive" : "negative"} contribution${cnt === 1 ? "" : "s"} collapsed into "other"`
-        : d.names[it.seg.feature];
-    addLabel(vc, drawn, it.seg.feature, it.text, p.x, y, it.width - 6, it.color, "left", name);
+      s.feature === OTHER
+        ? `${cnt} ${s.value > 0 ? "positive" : "negative"} contribution${cnt === 1 ? "" : "s"} collapsed into "other"`
+        : d.names[s.feature];
+    addLabel(vc, drawn, s.feature, p.text, p.box, color, "left", name);
   });
-  const hidden = place.filter((p) => p.row < 0).length;
+  const hidden = L.labels.filter((p) => !p.box).length;
   vc.setStatus(
     `sample ${i}${d.n > 1 ? ` of ${d.n}` : ""} · base value ${formatValue(base)} → ${outputName} ${st0.outputText(st.output)} · ` +
       `${col.kept.length} of ${m} features shown${col.otherCount ? `, ${col.otherCount} in "other"` : ""}` +

@@ -2,9 +2,10 @@
  * drawn column by column into an ImageData at device resolution (no per-sample DOM). */
 import { hiDpi } from "../lib/canvas";
 import { cssColor, type RGB } from "../lib/colormaps";
-import { axisTicks, byMagnitude, lighten, paddedRange, sampleX } from "../lib/force_layout";
+import { byMagnitude, lighten, paddedRange, sampleX } from "../lib/force_layout";
 import { formatValue } from "../lib/scale";
-import { NEG, POS, clearLabels, clip } from "./labels";
+import { NEG, POS, clearLabels, clip, drawText } from "./labels";
+import { layoutStacked } from "./layout";
 import type { ForceData } from "./state";
 import { emptyDrawn, type Drawn, type ViewContext } from "./view";
 
@@ -98,23 +99,69 @@ export function stackedImage(d: ForceData, order: Int32Array, yf: number | null,
   return img;
 }
 
+/** The mean base value (the dashed line; rows of one model share it, a per-row base is averaged). */
+export function meanBase(d: ForceData): { value: number; same: boolean } {
+  let sum = 0;
+  let same = true;
+  for (let i = 0; i < d.n; i++) {
+    sum += d.base[i];
+    if (d.base[i] !== d.base[0]) same = false;
+  }
+  return { value: sum / Math.max(1, d.n), same };
+}
+
 export class StackedView {
-  private img: { key: unknown[]; img: ImageData; lo: number; hi: number } | null = null;
+  private img: { key: unknown[]; img: ImageData } | null = null;
+  private range: { key: unknown[]; lo: number; hi: number } | null = null;
 
   draw(vc: ViewContext, d: ForceData): Drawn | null {
     const st0 = vc.state;
     const canvas = vc.canvas;
     const c = vc.colors();
     const W = vc.width();
-    const H = 340;
-    const left = 62;
-    const right = 16;
-    const top = 14;
-    const bottom = 44;
-    const pw = W - left - right;
-    const ph = H - top - bottom;
     const yf = st0.yFeature(d);
     const { order, pos, pending } = st0.order(d);
+    if (!this.range || this.range.key[0] !== d || this.range.key[1] !== yf) {
+      const [lo, hi] = stackedRange(d, yf);
+      this.range = { key: [d, yf], lo, hi };
+    }
+    const { lo, hi } = this.range;
+    const link = st0.link();
+    const outputName = st0.outputName();
+    const o = String(st0.model.get("order"));
+    const orderText = pending
+      ? "computing the similarity order…"
+      : o === "similarity"
+        ? "ordered by similarity (hierarchical clustering)"
+        : o === "output"
+          ? `ordered by ${outputName}, largest first`
+          : "in original order";
+    const base = meanBase(d);
+    const L = layoutStacked(
+      {
+        width: W,
+        family: c.font,
+        lo,
+        hi,
+        link: yf === null ? link : "identity",
+        yLabel: yf === null ? (link === "logit" ? `${outputName} (probability)` : outputName) : `effect of ${clip(d.names[yf], 40)}`,
+        caption: `${d.n} samples, ${orderText}`,
+        legend:
+          yf === null
+            ? [
+                { kind: "pos", text: "higher" },
+                { kind: "neg", text: "lower" },
+                { kind: "base", text: `${base.same ? "base value" : "mean base value"} ${formatValue(base.value)}` },
+              ]
+            : [
+                { kind: "pos", text: "raises the output" },
+                { kind: "neg", text: "lowers it" },
+              ],
+      },
+      vc.textWidth,
+    );
+    const { left, top, pw, ph, Y } = L;
+    const H = L.height;
     const ctx = hiDpi(canvas, W, H);
     if (!ctx) return null;
     const drawn = emptyDrawn(W);
@@ -124,14 +171,11 @@ export class StackedView {
     clearLabels(vc);
     const PW = Math.max(1, Math.round(pw * dpr));
     const PH = Math.max(1, Math.round(ph * dpr));
-    const key = [d, order, yf, PW, PH, c.bg];
+    const key = [d, order, yf, PW, PH, c.bg, lo, hi];
     if (!this.img || !this.img.key.every((k, i) => k === key[i])) {
-      const [lo, hi] = stackedRange(d, yf);
-      this.img = { key, img: stackedImage(d, order, yf, PW, PH, lo, hi, c.bgRGB), lo, hi };
+      this.img = { key, img: stackedImage(d, order, yf, PW, PH, lo, hi, c.bgRGB) };
     }
-    const { lo, hi } = this.img;
     ctx.putImageData(this.img.img, Math.round(left * dpr), Math.round(top * dpr));
-    const Y = (v: number) => top + ((hi - v) / (hi - lo)) * ph;
     drawn.stacked = { left, top, width: pw, height: ph };
     canvas.setAttribute("data-plot-left", String(left));
     canvas.setAttribute("data-plot-top", String(top));
@@ -139,7 +183,7 @@ export class StackedView {
     canvas.setAttribute("data-plot-height", String(ph));
     canvas.setAttribute("data-samples", String(d.n));
 
-    // output trace (the red/blue boundary), base value line
+    // output trace (the red/blue boundary), base value line (named in the legend, not over the areas)
     if (yf === null) {
       ctx.strokeStyle = c.fg;
       ctx.globalAlpha = 0.5;
@@ -154,21 +198,13 @@ export class StackedView {
       }
       ctx.stroke();
       ctx.globalAlpha = 1;
-      let meanBase = 0;
-      for (let i = 0; i < d.n; i++) meanBase += d.base[i];
-      meanBase /= d.n;
       ctx.setLineDash([4, 4]);
       ctx.strokeStyle = c.fg2;
       ctx.beginPath();
-      ctx.moveTo(left, Math.round(Y(meanBase)) + 0.5);
-      ctx.lineTo(left + pw, Math.round(Y(meanBase)) + 0.5);
+      ctx.moveTo(left, Math.round(Y(base.value)) + 0.5);
+      ctx.lineTo(left + pw, Math.round(Y(base.value)) + 0.5);
       ctx.stroke();
       ctx.setLineDash([]);
-      ctx.fillStyle = c.fg2;
-      ctx.font = `10.5px ${c.font}`;
-      ctx.textAlign = "right";
-      ctx.textBaseline = "bottom";
-      ctx.fillText(`base value ${formatValue(meanBase)}`, left + pw - 4, Math.round(Y(meanBase)) - 2);
     } else {
       ctx.strokeStyle = c.fg2;
       ctx.beginPath();
@@ -181,51 +217,38 @@ export class StackedView {
     ctx.strokeStyle = c.border;
     ctx.lineWidth = 1;
     ctx.strokeRect(left - 0.5, top - 0.5, pw + 1, ph + 1);
-    ctx.fillStyle = c.fg2;
-    ctx.font = `10.5px ${c.font}`;
-    ctx.textAlign = "right";
-    ctx.textBaseline = "middle";
-    for (const t of axisTicks(lo, hi, yf === null ? st0.link() : "identity", 6)) {
-      const y = Math.round(Y(t.pos)) + 0.5;
-      if (y < top - 1 || y > top + ph + 1) continue;
+    for (const t of L.ticks) {
+      const y = Math.round(t.at) + 0.5;
+      ctx.strokeStyle = c.border;
       ctx.beginPath();
       ctx.moveTo(left - 4, y);
       ctx.lineTo(left, y);
       ctx.stroke();
-      ctx.fillText(t.label, left - 6, y);
+      if (t.label) drawText(ctx, t.label, c.fg2);
     }
-    const yLabel =
-      yf === null
-        ? st0.link() === "logit"
-          ? `${st0.outputName()} (probability)`
-          : st0.outputName()
-        : `effect of ${clip(d.names[yf], 40)}`;
     ctx.save();
-    ctx.translate(13, top + ph / 2);
+    ctx.translate(L.yLabel.x, L.yLabel.y);
     ctx.rotate(-Math.PI / 2);
-    ctx.textAlign = "center";
-    ctx.textBaseline = "middle";
-    ctx.font = `11px ${c.font}`;
-    ctx.fillText(yLabel, 0, 0);
+    drawText(ctx, { ...L.yLabel, x: 0, y: 0 }, c.fg2);
     ctx.restore();
-    const o = String(st0.model.get("order"));
-    ctx.textAlign = "center";
-    ctx.textBaseline = "top";
-    ctx.font = `11px ${c.font}`;
-    const orderText = pending
-      ? "computing the similarity order…"
-      : o === "similarity"
-        ? "ordered by similarity (hierarchical clustering)"
-        : o === "output"
-          ? `ordered by ${st0.outputName()}, largest first`
-          : "in original order";
-    ctx.fillText(`${d.n} samples, ${orderText}`, left + pw / 2, top + ph + 8);
-    ctx.textAlign = "left";
-    ctx.fillStyle = cssColor(c.dark ? lighten(POS, 0.2) : POS);
-    ctx.fillText("■ higher", left, top + ph + 24);
-    const hw = ctx.measureText("■ higher").width;
-    ctx.fillStyle = cssColor(c.dark ? lighten(NEG, 0.2) : NEG);
-    ctx.fillText("■ lower", left + hw + 10, top + ph + 24);
+    drawText(ctx, L.caption, c.fg2);
+    for (const e of L.legend) {
+      const s = e.swatch;
+      if (e.kind === "base") {
+        ctx.setLineDash([4, 4]);
+        ctx.strokeStyle = c.fg2;
+        ctx.lineWidth = 1;
+        ctx.beginPath();
+        ctx.moveTo(s.x0, Math.round((s.y0 + s.y1) / 2) + 0.5);
+        ctx.lineTo(s.x1, Math.round((s.y0 + s.y1) / 2) + 0.5);
+        ctx.stroke();
+        ctx.setLineDash([]);
+      } else {
+        ctx.fillStyle = cssColor(e.kind === "pos" ? POS : NEG);
+        ctx.fillRect(s.x0, s.y0, s.x1 - s.x0, s.y1 - s.y0);
+      }
+      drawText(ctx, e.text, e.kind === "pos" ? c.posText : e.kind === "neg" ? c.negText : c.fg2);
+    }
 
     // selected sample marker
     const idx = st0.index(d);
@@ -255,7 +278,7 @@ export class StackedView {
       ctx.lineCap = "butt";
     }
     vc.setStatus(
-      `${d.n} samples × ${d.m} features · selected: sample ${idx} (${st0.outputName()} = ${st0.outputText(d.outputs[idx])}) · click a sample to select it`,
+      `${d.n} samples × ${d.m} features · selected: sample ${idx} (${outputName} = ${st0.outputText(d.outputs[idx])}) · click a sample to select it`,
     );
     return drawn;
   }

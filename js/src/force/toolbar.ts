@@ -60,8 +60,24 @@ export class Toolbar {
     this.orderCtl.classList.toggle("xw-hidden", mode !== "stacked" || d.n < 2);
     this.yCtl.classList.toggle("xw-hidden", mode !== "stacked" || d.n < 2);
     this.indexCtl.classList.toggle("xw-hidden", mode === "stacked" || d.n < 2);
-    const method = String(model.get("method") || "");
-    this.title.textContent = method && method !== "custom" ? method : "";
+    this.title.textContent = titleText(st, d);
     this.title.classList.toggle("xw-hidden", !this.title.textContent);
   }
+}
+
+/**
+ * The title: the explained class (the output's name, e.g. "Egyptian cat"),
+ * with its value in the one-row views, then the method. A plain "f(x)" names
+ * no class and is left to the plot.
+ */
+export function titleText(st: ForceState, d: ForceData): string {
+  const name = st.outputName();
+  const parts: string[] = [];
+  if (name && name !== "f(x)") {
+    if (st.mode(d) === "stacked") parts.push(name);
+    else parts.push(`${name} = ${st.outputText(d.outputs[st.index(d)])}`);
+  }
+  const method = String(st.model.get("method") || "");
+  if (method && method !== "custom") parts.push(method);
+  return parts.join(" · ");
 }

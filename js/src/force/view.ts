@@ -1,9 +1,12 @@
 /** What every ForcePlot view is given (the state, the canvas, the label layer) and what it hands back (hit boxes). */
+import { cssColor, type RGB } from "../lib/colormaps";
 import { resolvedColors, parseColor } from "../lib/theme";
-import type { RGB } from "../lib/colormaps";
+import { readableCss, readableOn } from "./colors";
+import { NEG, POS } from "./labels";
 import type { ForceState } from "./state";
 
 export interface Colors {
+  /** primary and secondary text, both readable on `bg` (opaque) */
   fg: string;
   fg2: string;
   border: string;
@@ -11,6 +14,9 @@ export interface Colors {
   font: string;
   bgRGB: RGB;
   dark: boolean;
+  /** text in the sign colours (red up, blue down), readable on `bg` */
+  posText: string;
+  negText: string;
 }
 
 /** A region of the canvas that answers hover and click with one feature. */
@@ -62,15 +68,34 @@ export interface ViewContext {
   setStatus(s: string): void;
 }
 
+/**
+ * The width to draw at for a container `clientWidth` CSS pixels wide: the
+ * container's own width (an output as narrow as a side panel included), so
+ * nothing overflows; 860 while the view is not in the page yet (0), at most
+ * 1200 (wider plots only spread the same marks).
+ */
+export function viewWidth(clientWidth: number): number {
+  return Math.floor(Math.max(240, Math.min(1200, clientWidth > 0 ? clientWidth : 860)));
+}
+
 export function emptyDrawn(width: number): Drawn {
   return { width, hits: [], labelDraws: [], stacked: null };
 }
 
 export function colors(root: HTMLElement): Colors {
   const c = resolvedColors(root);
-  const bg = parseColor(c.bg) ?? [255, 255, 255];
+  const bg = (parseColor(c.bg) ?? [255, 255, 255]) as RGB;
   const dark = bg[0] * 0.299 + bg[1] * 0.587 + bg[2] * 0.114 < 128;
-  return { ...c, bgRGB: bg as RGB, dark };
+  const ink: RGB = dark ? [230, 230, 230] : [30, 30, 30];
+  return {
+    ...c,
+    fg: readableCss(c.fg, bg, ink),
+    fg2: readableCss(c.fg2, bg, ink),
+    bgRGB: bg,
+    dark,
+    posText: cssColor(readableOn(POS, bg)),
+    negText: cssColor(readableOn(NEG, bg)),
+  };
 }
 
 export const LABEL_FONT_PX = 12;
@@ -86,8 +111,9 @@ const FORCE_CSS = `
 }
 .xw-feature:hover { border-color: var(--xw-fg2); }
 .xw-feature.xw-selected { border-color: var(--xw-fg); box-shadow: 0 0 0 1px var(--xw-fg); }
-.xw-feature.xw-other { color: var(--xw-fg2) !important; cursor: default; font-style: italic; }
+.xw-feature.xw-other { cursor: default; font-style: italic; }
 .xw-force-plot .xw-index { width: 72px; }
+.xw-force-plot .xw-title { min-width: 0; max-width: 100%; }
 .xw-force-plot .xw-hidden { display: none !important; }
 `;
 const FORCE_STYLE_ID = "xw-style-force-v1";

@@ -149,14 +149,26 @@ export interface Tick {
   label: string;
 }
 
-/** "Nice" linear ticks (1, 2, 2.5, 5 x 10^k steps) covering [lo, hi], about `count` of them. */
+/**
+ * "Nice" linear ticks (1, 2, 2.5, 5 x 10^k steps) covering [lo, hi], about
+ * `count` of them, and at least two (a single tick gives no scale): the step
+ * is made finer when the nice one leaves fewer.
+ */
 export function niceTicks(lo: number, hi: number, count = 6): Tick[] {
   if (!Number.isFinite(lo) || !Number.isFinite(hi)) return [];
   if (hi < lo) [lo, hi] = [hi, lo];
   if (hi === lo) return [{ pos: lo, label: formatTick(lo, 1) }];
   const raw = (hi - lo) / Math.max(1, count);
   const mag = Math.pow(10, Math.floor(Math.log10(raw)));
-  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
+  const steps = [0.1, 0.2, 0.25, 0.5, 1, 2, 2.5, 5, 10].map((m) => m * mag);
+  let k = steps.findIndex((s) => s >= raw);
+  if (k < 0) k = steps.length - 1;
+  let out = ticksAt(lo, hi, steps[k]);
+  while (out.length < 2 && k > 0) out = ticksAt(lo, hi, steps[--k]);
+  return out;
+}
+
+function ticksAt(lo: number, hi: number, step: number): Tick[] {
   const out: Tick[] = [];
   const first = Math.ceil(lo / step - 1e-9);
   for (let k = first; k * step <= hi + step * 1e-9; k++) {

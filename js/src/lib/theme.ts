@@ -91,7 +91,7 @@ body[data-jp-theme-light="true"] .xw-root, body.vscode-light .xw-root { color-sc
   cursor: pointer; white-space: pre; border: 1px solid transparent; font-family: var(--xw-font);
 }
 .xw-token.xw-cont { margin-left: 0; border-top-left-radius: 0; border-bottom-left-radius: 0; }
-.xw-token.xw-special { opacity: 0.55; font-size: 0.85em; font-family: var(--xw-mono); }
+.xw-token.xw-special { font-size: 0.85em; font-family: var(--xw-mono); }
 .xw-token:hover { border-color: var(--xw-fg2); }
 .xw-token.xw-pinned { border-color: var(--xw-fg); box-shadow: 0 0 0 1px var(--xw-fg); opacity: 1; }
 `;
