@@ -140,3 +140,97 @@ def test_force_plot_stacked_2000_render_time(open_notebook):
         return performance.now() - t0; }""", root.element_handle())
     print(f"ForcePlot 2000x30 stacked: redraw after an order change = {t:.1f} ms")
     nb.assert_no_page_errors()
+
+
+# ----------------------------------------------------------------- view quality
+QUALITY_SETUP = '''
+import numpy as np
+import xai_widgets as xw
+rng = np.random.default_rng(3)
+classes = ["tabby", "Egyptian cat", "tiger cat"]
+names = ["mean radius", "mean texture", "worst concave points, a long feature name", "area error", "s1", "s2", "s3", "s4"]
+row = np.array([[0.9, 2.4, -1.3, 0.45, -0.35, 0.08, -0.05, 0.02]])
+one = xw.Attribution.from_array(row, rng.normal(size=(1, 8)), base_values=0.25, target=[1],
+                                output_names=classes, feature_names=names, method="kernel_shap")
+single = xw.ForcePlot(one)
+wf = xw.ForcePlot(one, mode="waterfall")
+centers = rng.normal(size=(4, 8))
+v = centers[rng.integers(0, 4, 300)] + rng.normal(size=(300, 8)) * 0.1
+many = xw.Attribution.from_array(v, base_values=np.full(300, 1.0), target=np.ones(300, int), output_names=classes,
+                                 feature_names=names, method="kernel_shap")
+stacked = xw.ForcePlot(many)
+'''
+ROOT = ".xw-force-plot"
+
+
+def _canvas_texts(root) -> list[dict]:
+    """The texts of the canvas' current frame (recorded by the quality probe's fillText wrapper)."""
+    return root.locator("canvas.xw-force-canvas").evaluate(
+        "c => (c.__xwTexts || []).map(r => ({text: r.text, box: r.box, fill: r.fill, bg: r.bg}))")
+
+
+def _wait_width(nb, root, px: int) -> None:
+    """Wait until the view has redrawn at the output's new width (its ResizeObserver)."""
+    nb.page.wait_for_function(
+        """([root, px]) => { const c = root.querySelector('canvas.xw-force-canvas');
+             return c && Math.abs(parseFloat(c.style.width) - root.querySelector('.xw-force-body').clientWidth) <= 1
+                    && root.getBoundingClientRect().width <= px + 1; }""",
+        arg=[root.element_handle(), px], timeout=10_000)
+
+
+def test_force_plot_widths_themes_contrast_and_class_names(open_notebook):
+    nb = open_notebook("force-quality", [QUALITY_SETUP, "single", "wf", "stacked"], ui="lab")
+    nb.run_all_and_wait(timeout=120)
+    roots = nb.wait_ready(ROOT, count=3)
+    r_single, r_wf, r_stacked = roots
+    assert [r.get_attribute("data-mode") for r in roots] == ["single", "waterfall", "stacked"]
+
+    # class names, not indices: in the titles, the y select, the plot's output label
+    for r in roots:
+        assert "Egyptian cat" in r.locator(".xw-title").text_content()
+    assert r_stacked.locator("select.xw-y option").first.text_content() == "Egyptian cat"
+    out = nb.py("float(single.outputs[0])")
+    assert f"Egyptian cat = {out:.3g}"[:16] in r_single.locator(".xw-title").text_content()
+    assert any(t["text"].startswith("Egyptian cat = ") for t in _canvas_texts(r_single))
+
+    widths = {}
+    for theme in ("light", "dark"):
+        bh.set_theme(nb.page, theme)
+        for px in (400, 700, 1000):
+            bh.set_output_width(nb.page, ROOT, px)
+            for r in roots:
+                _wait_width(nb, r, px)
+            problems = bh.overflow_report(nb.page, ROOT)
+            assert problems == [], f"{theme}, {px} px: {problems}"
+            fails = bh.contrast_failures(nb.page, ROOT)
+            assert fails == [], f"{theme}, {px} px: {fails}"
+            widths[(theme, px)] = [r.locator("canvas.xw-force-canvas").bounding_box()["width"] for r in roots]
+            # every feature label is inside the drawing, none over another
+            boxes = r_single.locator(".xw-feature").evaluate_all(
+                "els => els.map(e => { const b = e.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; })")
+            assert len(boxes) >= 4
+            for i, a in enumerate(boxes):
+                for b in boxes[i + 1:]:
+                    assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (theme, px, a, b)
+    # the drawing follows the output's width
+    for k in range(3):
+        assert widths[("light", 400)][k] < widths[("light", 700)][k] < widths[("light", 1000)][k], widths
+        assert widths[("light", 400)][k] <= 400 - 20
+
+    # stacked: the base value's label lies outside the plot area and over nothing but background
+    bh.set_theme(nb.page, "light")
+    canvas = r_stacked.locator("canvas.xw-force-canvas")
+    geo = canvas.evaluate("e => ({left: +e.dataset.plotLeft, top: +e.dataset.plotTop, width: +e.dataset.plotWidth, "
+                          "height: +e.dataset.plotHeight, dpr: e.width / parseFloat(e.style.width)})")
+    base_texts = [t for t in _canvas_texts(r_stacked) if t["text"].startswith("base value")]
+    assert len(base_texts) == 1, _canvas_texts(r_stacked)
+    x0, y0, x1, y1 = (v / geo["dpr"] for v in base_texts[0]["box"])
+    plot = (geo["left"], geo["top"], geo["left"] + geo["width"], geo["top"] + geo["height"])
+    assert x1 <= plot[0] or x0 >= plot[2] or y1 <= plot[1] or y0 >= plot[3], (base_texts[0]["box"], plot)
+    # the pixels the label covered were all the page background (no red/blue bar, no line under it)
+    under = np.array([b[:3] for b in base_texts[0]["bg"]], dtype=float)
+    assert len(under) > 10
+    bg = np.median(under, axis=0)
+    assert np.abs(under - bg).max() <= 2, "the base value label covers something other than the background"
+    # ... while the dashed base line itself is drawn inside the plot, at y = base value
+    nb.assert_no_page_errors()
