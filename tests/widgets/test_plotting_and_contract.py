@@ -165,3 +165,21 @@ def test_missing_bundle_error_message(tmp_path):
 
     with pytest.raises(RuntimeError, match="make js"):
         ser.require_bundle(tmp_path / "nope.js")
+
+
+def test_heavy_static_picture_drops_to_72_dpi(monkeypatch):
+    import base64
+    import io
+
+    from xai_widgets.widgets import _base
+
+    rng = np.random.default_rng(0)
+    w = xw.HeatmapOverlay(rng.random((1, 3, 64, 64)), xw.Attribution.from_array(rng.standard_normal((1, 64, 64))))
+    data, meta = w._repr_mimebundle_()
+    big = plt.imread(io.BytesIO(base64.b64decode(data["image/png"])), format="png")
+    assert meta["image/png"]["width"] == big.shape[1] // 2  # 144 dpi shown at half its pixels
+    monkeypatch.setattr(_base, "_STATIC_PNG_BUDGET", 1)
+    data, meta = w._repr_mimebundle_()
+    small = plt.imread(io.BytesIO(base64.b64decode(data["image/png"])), format="png")
+    assert abs(small.shape[1] - big.shape[1] / 2) <= 1  # the same figure at 72 dpi ...
+    assert meta["image/png"]["width"] == small.shape[1]  # ... shown at its own pixels: same size on the page

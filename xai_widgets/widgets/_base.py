@@ -51,6 +51,11 @@ def static_png_enabled() -> bool:
     return os.environ.get("XAI_WIDGETS_STATIC", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
+# A static picture above this many bytes at 144 dpi is drawn at 72 dpi instead (photos and 512x512 maps
+# compress poorly; a notebook carries one picture per widget output).
+_STATIC_PNG_BUDGET = 400_000
+
+
 class XWidget(anywidget.AnyWidget):
     """Base class: bundle, option and range checks, static picture, HTML export."""
 
@@ -135,14 +140,18 @@ class XWidget(anywidget.AnyWidget):
         meta = dict(meta or {})
         if static_png_enabled():
             try:
-                png = self.to_png()
+                dpi = 144  # sharp on high-density screens ...
+                png = self.to_png(dpi=dpi)
+                if len(png) > _STATIC_PNG_BUDGET:  # ... unless that makes every saved notebook heavy
+                    dpi = 72
+                    png = self.to_png(dpi=dpi)
             except Exception as e:  # the live widget must still show
                 warnings.warn(f"{type(self).__name__}: no static picture for readers of the saved notebook: {e}",
                               RuntimeWarning, stacklevel=2)
             else:
                 data["image/png"] = base64.b64encode(png).decode("ascii")
                 w, _ = _png_size(png)
-                meta["image/png"] = {"width": max(1, w // 2)}
+                meta["image/png"] = {"width": max(1, w * 72 // dpi)}  # CSS px: the figure's size in points
         if os.environ.get("XAI_WIDGETS_EMBED_HTML", "").strip() not in ("", "0"):
             from ._html import fragment
 
