@@ -7,7 +7,9 @@ splits expanded batches into chunks.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
+import threading
 from typing import Any, Callable, Iterator, Sequence, Union
 
 import numpy as np
@@ -195,6 +197,53 @@ def check_forward_kwargs(forward_kwargs: Any) -> dict:
 
 
 # ---------------------------------------------------------- model as found
+# Kernels may run at the same time on the same model from several threads (an
+# explorer's background thread beside the user's cells). Each kernel must see
+# the model frozen and in eval mode for its whole run, and the model must be
+# back exactly as found once the last one is done. Recording the flags per run
+# (enter: save, exit: restore) breaks that: the second run saves the flags the
+# first had already changed and restores them last, and the first to leave puts
+# the model back in train mode under the feet of the others. So the state is
+# shared and reference-counted, per module (``training``) and per parameter
+# (``requires_grad``) rather than per model, which also covers two kernels on
+# overlapping models (a model and one of its submodules): the first holder of
+# an object records its flag and changes it, the last to let go restores it.
+_HOLD_LOCK = threading.Lock()
+#: id(object) -> [object, holders, flag as found]. The entry keeps the object
+#: alive, so its id cannot be reused while it is held.
+_HELD_MODES: dict[int, list] = {}
+_HELD_GRADS: dict[int, list] = {}
+
+
+def _hold(table: dict[int, list], objs: Sequence[Any], read: Callable[[Any], bool], write: Callable[[Any, bool], None], value: bool) -> None:
+    for o in objs:
+        entry = table.get(id(o))
+        if entry is None:
+            table[id(o)] = [o, 1, read(o)]
+            write(o, value)
+        else:
+            entry[1] += 1
+
+
+def _release(table: dict[int, list], objs: Sequence[Any], write: Callable[[Any, bool], None]) -> None:
+    for o in objs:
+        entry = table.get(id(o))
+        if entry is None:  # pragma: no cover - only if a holder released twice
+            continue
+        entry[1] -= 1
+        if entry[1] == 0:
+            del table[id(o)]
+            write(o, entry[2])
+
+
+def _set_training(m: nn.Module, flag: bool) -> None:
+    m.training = flag  # this module only: every submodule has its own entry
+
+
+def _set_requires_grad(p: torch.Tensor, flag: bool) -> None:
+    p.requires_grad_(flag)
+
+
 @contextlib.contextmanager
 def model_as_found(model: nn.Module, *, eval_mode: bool = True) -> Iterator[nn.Module]:
     """Run ``model`` for attribution and put it back exactly as it was.
@@ -204,6 +253,23 @@ def model_as_found(model: nn.Module, *, eval_mode: bool = True) -> Iterator[nn.M
     kept), gradients enabled even under ``torch.no_grad()``. On exit (also
     after an exception) every module's ``training`` flag and every
     parameter's ``requires_grad`` are restored.
+
+    Safe when several threads explain the same model at once: the state is
+    reference-counted per module and per parameter under a lock. The first
+    holder records each flag and freezes/evals, later holders find the model
+    already prepared, and the last one to leave restores the flags recorded
+    by the first, so no run sees the model unfrozen or in train mode while
+    another is still inside, and the model ends as found before the first
+    entered. A flag the user changes by hand while a kernel holds the model
+    is overwritten when the last holder leaves. ``eval_mode=False`` leaves
+    the ``training`` flags alone (but a concurrent holder with the default
+    may still have switched them to eval).
+
+    Example::
+
+        with model_as_found(model):
+            scores = model(x)          # eval mode, parameters frozen, grad enabled
+        # model.training and every p.requires_grad are back as they were
     """
     lazy = [n for n, p in model.named_parameters() if isinstance(p, nn.parameter.UninitializedParameter)]
     if lazy:
@@ -211,21 +277,43 @@ def model_as_found(model: nn.Module, *, eval_mode: bool = True) -> Iterator[nn.M
             f"the model has lazy modules that were never run (uninitialized parameters: {lazy[:3]}); "
             "call the model once on an example input before explaining it"
         )
-    modes = [(m, m.training) for m in model.modules()]
-    grads = [(p, p.requires_grad) for p in model.parameters()]
+    modules = list(model.modules()) if eval_mode else []
+    params = list(model.parameters())
+    with _HOLD_LOCK:
+        _hold(_HELD_MODES, modules, lambda m: m.training, _set_training, False)
+        _hold(_HELD_GRADS, params, lambda p: p.requires_grad, _set_requires_grad, False)
     try:
-        if eval_mode:
-            model.eval()
-        for p, _ in grads:
-            p.requires_grad_(False)
         # inference_mode(False) too: inside torch.inference_mode() enable_grad alone is not enough
         with torch.inference_mode(False), torch.enable_grad():
             yield model
     finally:
-        for p, flag in grads:
-            p.requires_grad_(flag)
-        for m, flag in modes:
-            m.training = flag
+        with _HOLD_LOCK:
+            _release(_HELD_GRADS, params, _set_requires_grad)
+            _release(_HELD_MODES, modules, _set_training)
+
+
+def this_thread_only(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a forward (pre-)hook so that it acts only in the thread that wrapped it.
+
+    A hook is registered on the module, so it fires on every forward pass of
+    that module, also those run by other threads at the same time (another
+    kernel, or the user's own call of the model). Those calls must neither
+    see nor change what this kernel captures or replaces: in any other thread
+    the wrapped hook returns ``None`` (leaves the call untouched) without
+    running ``fn``. Forward hooks run in the thread that called the model, so
+    the kernel's own passes reach ``fn``. (A model that runs its own
+    submodules in worker threads, e.g. ``nn.DataParallel``, is not supported
+    by hook-based kernels.)
+    """
+    owner = threading.get_ident()
+
+    @functools.wraps(fn)
+    def hook(*args: Any, **kwargs: Any) -> Any:
+        if threading.get_ident() != owner:
+            return None
+        return fn(*args, **kwargs)
+
+    return hook
 
 
 @contextlib.contextmanager

@@ -32,7 +32,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from ._core import hooks, resolve_layer
+from ._core import hooks, resolve_layer, this_thread_only
 
 __all__ = ["LayerTap"]
 
@@ -184,9 +184,9 @@ class LayerTap:
             return None if new is None else args[:i] + (new,) + args[i + 1 :]
 
         if self.layer_input:
-            register = lambda: self.module.register_forward_pre_hook(in_hook)  # noqa: E731
+            register = lambda: self.module.register_forward_pre_hook(this_thread_only(in_hook))  # noqa: E731
         else:
-            register = lambda: self.module.register_forward_hook(out_hook)  # noqa: E731
+            register = lambda: self.module.register_forward_hook(this_thread_only(out_hook))  # noqa: E731
         with hooks(register):
             out = forward()
         if state.calls == 0:

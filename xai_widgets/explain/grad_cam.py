@@ -65,6 +65,7 @@ from ._core import (
     resolve_layer,
     resolve_output_names,
     resolve_target,
+    this_thread_only,
     to_scores,
 )
 
@@ -210,7 +211,8 @@ def _run(
         # a clone, so in-place ops after the layer (x += identity, ReLU(inplace)) do not touch the leaf
         return put_back(leaf.clone())
 
-    with hooks(lambda: module.register_forward_hook(hook)):
+    # this thread only: a forward of the same model in another thread must not replace its own activation
+    with hooks(lambda: module.register_forward_hook(this_thread_only(hook))):
         try:
             out = model(*xs, **kwargs)
         except Exception as e:  # noqa: BLE001 - any failure of the user's model on well-formed input

@@ -33,6 +33,9 @@ Shared behaviour:
 * The model is left as found (modes, ``requires_grad``, buffers, hooks), it
   runs in eval mode, and gradient is enabled even under ``torch.no_grad()``
   or ``torch.inference_mode()``.
+  Several kernels may run on the same model at once from different threads
+  (see :func:`~xai_widgets.explain._core.model_as_found`); layer hooks act
+  only for the thread that registered them.
 * Bad arguments raise ``TypeError``/``ValueError`` before any expensive work:
   at most one forward pass on one row is used to learn the output shape. If
   that first forward pass fails inside the model, a ``ValueError`` names the

@@ -18,12 +18,20 @@ outputs are exactly the model's) and then records the weights:
 In ``replace`` mode (used by ``grad_attention``) the wrapper does not call the
 original function: it returns ``(weights @ value, weights)`` with weights that
 stay in the autograd graph, exactly what ``eager`` does.
+
+Threads: the patch is on a class, so it is process-wide. It is installed by
+the first of several concurrent captures and removed by the last (a lock and
+a count), and the patched lookups consult a thread-local stack of recorders:
+in a thread with no capture running they return the original function
+untouched, so another thread's forward of the same (or any) model is neither
+recorded nor changed.
 """
 from __future__ import annotations
 
 import contextlib
 import functools
 import inspect
+import threading
 from typing import Any, Callable, Iterator
 
 import torch
@@ -167,30 +175,70 @@ def _make_wrapper(fn: Callable, impl: str | None, rec: Recorder, replace: bool) 
     return wrapper
 
 
-@contextlib.contextmanager
-def intercept(rec: Recorder, *, replace: bool = False) -> Iterator[None]:
-    """Patch ``AttentionInterface`` so every attention call goes through the recorder; restore on exit."""
-    if not available():
-        yield
-        return
+_PATCH_LOCK = threading.Lock()
+#: [captures running in any thread, {name: the class's own attribute before patching}]
+_PATCH_STATE: list = [0, {}]
+_PATCHED = ("get_interface", "__getitem__")
+#: per thread: a stack of (recorder, replace) for the captures running in that thread
+_LOCAL = threading.local()
+
+
+def _active() -> tuple[Recorder, bool] | None:
+    stack = getattr(_LOCAL, "stack", None)
+    return stack[-1] if stack else None
+
+
+def _install() -> None:
     cls = AttentionInterface
-    saved = {k: cls.__dict__[k] for k in ("get_interface", "__getitem__") if k in cls.__dict__}
+    saved = {k: cls.__dict__[k] for k in _PATCHED if k in cls.__dict__}
     orig_get = cls.get_interface
     orig_item = cls.__getitem__
 
     def get_interface(self, attn_implementation, default):
-        return _make_wrapper(orig_get(self, attn_implementation, default), attn_implementation, rec, replace)
+        fn = orig_get(self, attn_implementation, default)
+        run = _active()
+        return fn if run is None else _make_wrapper(fn, attn_implementation, run[0], run[1])
 
     def getitem(self, key):
-        return _make_wrapper(orig_item(self, key), key, rec, replace)
+        fn = orig_item(self, key)
+        run = _active()
+        return fn if run is None else _make_wrapper(fn, key, run[0], run[1])
 
+    cls.get_interface = get_interface
+    cls.__getitem__ = getitem
+    _PATCH_STATE[1] = saved
+
+
+def _uninstall() -> None:
+    cls = AttentionInterface
+    saved = _PATCH_STATE[1]
+    for k in _PATCHED:
+        if k in saved:
+            setattr(cls, k, saved[k])
+        elif k in cls.__dict__:
+            delattr(cls, k)
+    _PATCH_STATE[1] = {}
+
+
+@contextlib.contextmanager
+def intercept(rec: Recorder, *, replace: bool = False) -> Iterator[None]:
+    """Route this thread's attention calls through ``rec`` for the block; patch removed by the last capture."""
+    if not available():
+        yield
+        return
+    with _PATCH_LOCK:
+        if _PATCH_STATE[0] == 0:
+            _install()
+        _PATCH_STATE[0] += 1
+    stack = getattr(_LOCAL, "stack", None)
+    if stack is None:
+        stack = _LOCAL.stack = []
+    stack.append((rec, replace))
     try:
-        cls.get_interface = get_interface
-        cls.__getitem__ = getitem
         yield
     finally:
-        for k in ("get_interface", "__getitem__"):
-            if k in saved:
-                setattr(cls, k, saved[k])
-            else:
-                delattr(cls, k)
+        stack.pop()
+        with _PATCH_LOCK:
+            _PATCH_STATE[0] -= 1
+            if _PATCH_STATE[0] == 0:
+                _uninstall()

@@ -15,16 +15,47 @@ nested tensors) that never calls ``self_attn`` at all. During a capture:
 
 The slow path gives the same outputs as the fast path up to float rounding
 (~1e-6).
+
+Threads: the hooks act only in the thread that runs the capture (a forward
+of the same model in another thread is neither recorded nor changed). The
+fast-path switch is process-wide, so it is reference-counted: the first of
+several concurrent captures switches it off, the last one restores the
+setting it found; meanwhile every ``nn.MultiheadAttention`` in the process
+(also in other threads) takes the slow path, with the same outputs up to
+float rounding.
 """
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import Any, Callable, Iterator
 
 import torch
 from torch import nn
 
+from .._core import this_thread_only
 from ._common import Recorder
+
+_FASTPATH_LOCK = threading.Lock()
+#: [captures running, fast-path setting found by the first of them]
+_FASTPATH_STATE: list = [0, None]
+
+
+@contextlib.contextmanager
+def slow_path() -> Iterator[None]:
+    """Switch the fused MHA fast path off for the block; reference-counted across threads."""
+    with _FASTPATH_LOCK:
+        if _FASTPATH_STATE[0] == 0:
+            _FASTPATH_STATE[1] = torch.backends.mha.get_fastpath_enabled()
+            torch.backends.mha.set_fastpath_enabled(False)
+        _FASTPATH_STATE[0] += 1
+    try:
+        yield
+    finally:
+        with _FASTPATH_LOCK:
+            _FASTPATH_STATE[0] -= 1
+            if _FASTPATH_STATE[0] == 0:
+                torch.backends.mha.set_fastpath_enabled(_FASTPATH_STATE[1])
 
 _ARG_NAMES = ("query", "key", "value", "key_padding_mask", "need_weights", "attn_mask", "average_attn_weights", "is_causal")
 
@@ -82,17 +113,16 @@ def intercept(model: nn.Module, rec: Recorder, custom: dict[str, Callable] | Non
 
         return hook
 
-    prev = torch.backends.mha.get_fastpath_enabled()
-    try:
-        torch.backends.mha.set_fastpath_enabled(False)
-        for name, fn in (custom or {}).items():
-            handles.append(modules[name].register_forward_hook(custom_hook(name, fn), with_kwargs=True))
-        for name, m in mha_modules(model):
-            if custom and name in custom:
-                continue
-            handles.append(m.register_forward_hook(mha_hook(name), with_kwargs=True))
-        yield
-    finally:
-        for h in handles:
-            h.remove()
-        torch.backends.mha.set_fastpath_enabled(prev)
+    with slow_path():
+        try:
+            for name, fn in (custom or {}).items():
+                hook = this_thread_only(custom_hook(name, fn))
+                handles.append(modules[name].register_forward_hook(hook, with_kwargs=True))
+            for name, m in mha_modules(model):
+                if custom and name in custom:
+                    continue
+                handles.append(m.register_forward_hook(this_thread_only(mha_hook(name)), with_kwargs=True))
+            yield
+        finally:
+            for h in handles:
+                h.remove()

@@ -86,6 +86,15 @@ def capture_attention(
     model's forward plus one ``q kᵀ`` / softmax per layer for implementations
     that do not return weights.
 
+    Threads: captures (and other kernels) may run on the same model from
+    several threads at once; each records only its own thread's forward, and
+    forwards in other threads are neither recorded nor changed. Process-wide
+    switches are held while any capture runs and restored by the last one:
+    the Hugging Face attention lookup is wrapped (a pass-through outside a
+    capture's thread) and the ``nn.MultiheadAttention`` fast path is off, so
+    other threads' transformer layers take the slow path meanwhile (same
+    outputs to float rounding).
+
     Examples
     --------
     >>> import xai_widgets as xw

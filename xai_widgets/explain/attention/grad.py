@@ -16,6 +16,7 @@ from .._core import (
     name_to_index,
     resolve_output_names,
     resolve_target,
+    this_thread_only,
     to_scores,
 )
 from . import _hf
@@ -79,7 +80,9 @@ def grad_attention(
     replaced by the eager computation (``softmax(q kᵀ) @ v`` on the queries
     and keys it receives), whatever ``attn_implementation`` is set, so the
     weights are in the autograd graph; outputs match the model's to float
-    rounding (~1e-6). The model's configuration is not touched.
+    rounding (~1e-6). The model's configuration is not touched. The
+    replacement applies to this thread's forward only: other threads may run
+    the model (or other kernels on it) meanwhile, untouched.
 
     Examples
     --------
@@ -125,7 +128,7 @@ def grad_attention(
     if emb is not None and not isinstance(emb, nn.Module):
         emb = None
     with model_as_found(model), _hf.intercept(rec, replace=True):
-        handle = emb.register_forward_hook(make_leaf) if emb is not None else None
+        handle = emb.register_forward_hook(this_thread_only(make_leaf)) if emb is not None else None
         try:
             if emb is None:
                 args = tuple(a.detach().requires_grad_(True) if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args)

@@ -43,6 +43,9 @@ nonlinear op's gradient for its DeepLIFT multiplier. No module hooks do the
 math, so a module used several times in one forward pass (EfficientNet-Lite's
 shared ``nn.ReLU6``, shap issue #3938) is handled per call. The pass runs in
 float64 without touching the model: parameters are cast on the fly.
+The mode is thread-local (PyTorch keeps the torch-function mode stack per
+thread) and the module hooks act only in the running thread, so other
+threads may run the same model (or other kernels on it) meanwhile.
 """
 from __future__ import annotations
 
@@ -74,6 +77,7 @@ from .._core import (
     repeat_kwargs,
     resolve_output_names,
     resolve_target,
+    this_thread_only,
     to_scores,
 )
 from ._deeplift import DeepLiftMode, UnsupportedOperation, check_background, supported_ops
@@ -107,7 +111,11 @@ def _closing(bar: Any) -> Iterator[Any]:
 
 
 def _module_hooks(model: nn.Module, mode: DeepLiftMode) -> list:
-    """Hook factories that keep ``mode.modules`` (a stack of module names) for error messages."""
+    """Hook factories that keep ``mode.modules`` (a stack of module names) for error messages.
+
+    The hooks act only in this thread: another thread's forward of the same model (another
+    kernel, the user's own call) must not push onto this run's stack.
+    """
     root = type(model).__name__
     makers = []
     for name, module in model.named_modules():
@@ -120,8 +128,8 @@ def _module_hooks(model: nn.Module, mode: DeepLiftMode) -> list:
             if mode.modules:
                 mode.modules.pop()
 
-        makers.append(lambda module=module, pre=pre: module.register_forward_pre_hook(pre))
-        makers.append(lambda module=module, post=post: module.register_forward_hook(post))
+        makers.append(lambda module=module, pre=pre: module.register_forward_pre_hook(this_thread_only(pre)))
+        makers.append(lambda module=module, post=post: module.register_forward_hook(this_thread_only(post)))
     return makers
 
 
