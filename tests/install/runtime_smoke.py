@@ -89,6 +89,17 @@ def main() -> int:
     for w in widgets:
         repr(w)
     done.append("widgets")
+    for w in widgets:  # the static picture readers of a saved notebook see
+        data, _ = w._repr_mimebundle_()
+        assert data.get("image/png"), f"{w!r}: no image/png in the output bundle"
+    done.append("static pictures")
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as d:
+        page = xw.save_html(Path(d) / "all.html", *widgets).read_text(encoding="utf-8")
+        assert "xaiWidgets" in page and page.count("data-xw-spec=") == len(widgets)  # runtime shipped in the wheel
+    done.append("save_html")
     import matplotlib
 
     matplotlib.use("Agg")
