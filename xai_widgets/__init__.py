@@ -22,6 +22,8 @@ from .explain import (
     occlusion,
     saliency,
     smoothgrad,
+    faithfulness,
+    sanity_check,
 )
 from .widgets import AttentionView, ForcePlot, HeatmapOverlay, TextHeatmap
 from .widgets._html import save_html
@@ -47,6 +49,8 @@ __all__ = [
     "permutation_shap",
     "gradient_shap",
     "deep_shap",
+    "faithfulness",
+    "sanity_check",
     "HeatmapOverlay",
     "TextHeatmap",
     "ForcePlot",

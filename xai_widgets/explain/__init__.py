@@ -3,6 +3,8 @@ from .attention import attention_flow, attention_rollout, capture_attention, gra
 from .gradients import input_x_gradient, integrated_gradients, saliency, smoothgrad
 from .grad_cam import grad_cam
 from .occlusion import occlusion
+from .faithfulness import Faithfulness, faithfulness
+from .sanity import SanityCheck, sanity_check
 from .shapley import deep_shap, exact_shap, gradient_shap, kernel_shap, permutation_shap
 
 __all__ = [
@@ -21,4 +23,8 @@ __all__ = [
     "attention_rollout",
     "attention_flow",
     "grad_attention",
+    "faithfulness",
+    "Faithfulness",
+    "sanity_check",
+    "SanityCheck",
 ]
