@@ -5,10 +5,18 @@ quick calls print nothing. When the work ends the bar disappears: in a
 terminal the line is cleared; in a notebook the output the bar occupied is
 replaced by an empty one, so a saved notebook holds no finished "0%" bar. A
 bar stopped by an error stays, showing where it stopped.
+
+Every step is also a cancellation point: inside a
+:func:`~._cancel.cancel_scope` the bar is wrapped so that creating it, each
+item of an iteration and each ``update()`` check the scope and raise
+:class:`~._cancel.Cancelled` once it is cancelled, and report the step to the
+scope's ``on_progress``. Outside a scope the plain tqdm bar is returned.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
+
+from ._cancel import CancelScope, check_cancelled, current_scope
 
 __all__ = ["progress", "DELAY"]
 
@@ -73,6 +81,60 @@ def progress(iterable: Iterable | None = None, *, total: int | None = None, desc
     from tqdm.auto import tqdm as auto_tqdm
     from tqdm.notebook import tqdm_notebook
 
+    scope = current_scope()
+    if scope is not None:
+        check_cancelled()  # a run cancelled before its first chunk stops here
+        disable = disable or scope.quiet
     delay = DELAY if delay is None else delay
     cls = _notebook_bar_class() if issubclass(auto_tqdm, tqdm_notebook) else auto_tqdm
-    return cls(iterable, total=total, desc=desc, unit=unit, leave=False, delay=delay, disable=disable)
+    bar = cls(iterable, total=total, desc=desc, unit=unit, leave=False, delay=delay, disable=disable)
+    if scope is None:
+        return bar
+    if total is None and iterable is not None and hasattr(iterable, "__len__"):
+        total = len(iterable)  # type: ignore[arg-type]
+    return _ScopedBar(bar, scope, desc, total)
+
+
+class _ScopedBar:
+    """A tqdm bar whose steps are cancellation points and are reported to the scope.
+
+    tqdm's own iteration does not call ``update()`` (it counts inline), so
+    iteration is wrapped too: the scope is checked before each item is handed
+    to the kernel and the step is reported after the kernel's loop body ran.
+    Everything else is delegated to the bar.
+    """
+
+    def __init__(self, bar: Any, scope: CancelScope, desc: str, total: int | None) -> None:
+        self._bar, self._scope, self._desc, self._total = bar, scope, desc, total
+        self._done = 0
+
+    def __iter__(self) -> Iterator[Any]:
+        for item in self._bar:
+            check_cancelled()
+            yield item
+            self._done += 1
+            self._scope.report(self._desc, self._done, self._total)
+        check_cancelled()
+
+    def update(self, n: int = 1) -> Any:
+        out = self._bar.update(n)
+        self._done += n
+        self._scope.report(self._desc, self._done, self._total)
+        check_cancelled()
+        return out
+
+    def close(self) -> None:
+        self._bar.close()
+
+    def __enter__(self) -> "_ScopedBar":
+        self._bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self._bar.__exit__(*exc)
+
+    def __len__(self) -> int:
+        return len(self._bar)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._bar, name)

@@ -1,7 +1,8 @@
 """anywidget views. Each accepts an :class:`~xai_widgets.Attribution`."""
 from .attention_view import AttentionView
+from .explorer import Explorer, explore
 from .force_plot import ForcePlot
 from .heatmap_overlay import HeatmapOverlay
 from .text_heatmap import TextHeatmap
 
-__all__ = ["HeatmapOverlay", "TextHeatmap", "ForcePlot", "AttentionView"]
+__all__ = ["HeatmapOverlay", "TextHeatmap", "ForcePlot", "AttentionView", "Explorer", "explore"]
