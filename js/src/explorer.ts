@@ -156,6 +156,7 @@ function render({ model, el }: RenderProps): () => void {
     }
     barCanvas.hidden = !values;
     if (values) drawBar(barCanvas, values, Math.min(w, 260), root);
+    root.setAttribute("data-xw-ready", "1");
   }
 
   function drawPins(): void {

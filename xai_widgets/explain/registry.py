@@ -16,7 +16,10 @@ Input kinds:
 Each :class:`Param` is one keyword argument of the kernel with a type
 (``"int"``, ``"float"``, ``"bool"`` or ``"choice"``), a default (the value
 an interactive tool starts from; it may be smaller than the kernel's own
-default where that one is slow), bounds or choices, and a label.
+default where that one is slow), bounds or choices, and a label. Bounds keep
+interactive runs cancellable: integrated gradients' ``steps`` stops at 256
+because its Gauss–Legendre nodes are computed before the first chunk, with
+no cancellation point (0.06 s for 200 nodes, 3.8 s for 500, 9.7 s for 1000).
 
 Example
 -------
@@ -202,7 +205,7 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("input_x_gradient", "Input × gradient", ("image", "text", "tabular"),
            description="gradient times the input"),
     Method("integrated_gradients", "Integrated gradients", ("image", "text", "tabular"),
-           (Param("steps", "int", 32, 1, 1024, label="steps"),),
+           (Param("steps", "int", 32, 1, 256, label="steps"),),
            description="gradients averaged along a path from a zero baseline"),
     Method("smoothgrad", "SmoothGrad", ("image", "text", "tabular"),
            (Param("samples", "int", 16, 1, 1024, label="samples"),
