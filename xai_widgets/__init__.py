@@ -25,7 +25,7 @@ from .explain import (
     faithfulness,
     sanity_check,
 )
-from .widgets import AttentionView, ForcePlot, HeatmapOverlay, TextHeatmap
+from .widgets import AttentionView, Explorer, ForcePlot, HeatmapOverlay, TextHeatmap, explore
 from .widgets._html import save_html
 from . import demo
 
@@ -51,6 +51,8 @@ __all__ = [
     "deep_shap",
     "faithfulness",
     "sanity_check",
+    "explore",
+    "Explorer",
     "HeatmapOverlay",
     "TextHeatmap",
     "ForcePlot",
