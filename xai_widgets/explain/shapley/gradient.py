@@ -26,37 +26,15 @@ from typing import Any, Sequence, Union
 import numpy as np
 import torch
 from torch import nn
-from .._progress import progress
 
 from ...attribution import Attribution
-from .._core import (
-    OutputFn,
-    Target,
-    as_batches,
-    ceil_div,
-    check_forward_kwargs,
-    check_model,
-    check_output_names,
-    check_positive_int,
-    chunk_ranges,
-    default_chunk,
-    gather,
-    model_as_found,
-    model_call_error,
-    normal_tensor,
-    repeat_kwargs,
-    resolve_output_names,
-    resolve_target,
-    to_scores,
-)
+from .._core import OutputFn, Target, check_positive_int, chunk_ranges, default_chunk, gather, model_as_found
+from .._engine import Engine, balanced
 from ._deeplift.inputs import check_background, check_bool, check_feature_names, check_seed, follow_model_dtype
 from ._deeplift.results import attributions
 from ._groups import parse_block_groups
 
 __all__ = ["gradient_shap", "draw_baselines"]
-
-#: A progress bar appears when a run has more passes than this.
-PROGRESS_MIN_PASSES = 8
 
 #: One tensor ``(N, ...)`` or a tuple of them (a model with several inputs).
 Inputs = Union[torch.Tensor, np.ndarray, Sequence[torch.Tensor]]
@@ -189,73 +167,42 @@ def gradient_shap(
     >>> a.delta                                                         # doctest: +SKIP
     >>> img, tab = xw.gradient_shap(two_input_model, (images, table), (img_bg, tab_bg))  # doctest: +SKIP
     """
-    model = check_model(model)
-    xs, was_tuple = as_batches(x, model, name="x")
-    xs = follow_model_dtype(x, xs, model)
+    run = Engine(model, x, layer=None, output=output, forward_kwargs=forward_kwargs, batch_size=batch_size,
+                 output_names=output_names, inputs_name="x")
+    run.xs = xs = follow_model_dtype(x, run.xs, run.model)
+    was_tuple, n, device = run.was_tuple, run.n, run.device
     samples = check_positive_int(samples, "samples")
     seed = check_seed(seed)
     multiply = check_bool(multiply_by_inputs, "multiply_by_inputs")
     names = check_feature_names(feature_names, xs, was_tuple)
-    kwargs = check_forward_kwargs(forward_kwargs)
-    if output is not None and not callable(output):
-        raise TypeError(f"output must be a function mapping the model's output to scores, got {type(output).__name__}")
-    batch_size = check_positive_int(batch_size, "batch_size", allow_none=True)
     row_shapes = [tuple(t.shape[1:]) for t in xs]
     grp = parse_block_groups(groups, row_shapes)
-    names_explicit = output_names is not None
-    out_names = resolve_output_names(model, output_names)
     bg = check_background(background, xs, was_tuple=was_tuple, summarize=False)
-    n, nb = int(xs[0].shape[0]), len(bg)
-    device = xs[0].device
-    fkw = {k: (normal_tensor(v).to(device) if isinstance(v, torch.Tensor) else v) for k, v in kwargs.items()}
-    batched_kw = any(isinstance(v, torch.Tensor) and v.dim() >= 1 and v.shape[0] == n for v in fkw.values())
+    nb = len(bg)
+    chunk = default_chunk(samples, run.batch_size)
 
-    def call(inp: tuple[torch.Tensor, ...], rows: torch.Tensor) -> torch.Tensor:
-        kw = repeat_kwargs(fkw, rows, n) if batched_kw else fkw
-        b = int(inp[0].shape[0])
-        s = to_scores(model(*inp, **kw), output, n=b)
-        if s.shape[0] != b:
-            raise ValueError(f"the scores have {s.shape[0]} rows for a batch of {b}; the model (or "
-                             "output=) must keep the batch axis first")
-        return s
-
-    def rows_of(part: Sequence[torch.Tensor], a: int, b: int) -> tuple[torch.Tensor, ...]:
-        return tuple(t[a:b] for t in part)
-
-    chunk = default_chunk(samples, batch_size)
-    with model_as_found(model):
-        # probe: one row with gradients (K, a differentiable path)
-        leaves = tuple(t[:1].clone().requires_grad_() for t in xs)
-        try:
-            s0 = call(leaves, torch.zeros(1, dtype=torch.long, device=device))
-        except Exception as e:  # noqa: BLE001 - any failure of the user's model on its first call
-            first = tuple(t[:1] for t in xs)
-            raise model_call_error(e, first if was_tuple else first[0], full=xs if was_tuple else xs[0]) from e
-        if not s0.is_floating_point() or not s0.requires_grad:
-            raise ValueError(
-                f"the model's scores do not depend on {'any of the inputs' if was_tuple else 'x'} through a "
-                "differentiable path, so there is no gradient to attribute; check that output= does not detach "
-                "or round the scores"
-            )
-        k = int(s0.shape[1])
-        del s0, leaves
-        out_names = check_output_names(out_names, k, names_explicit)
-        spec: Any = None if target is None else resolve_target(target, torch.zeros(n, k, device=device), out_names)
+    def forward(parts: Sequence[torch.Tensor], rows: torch.Tensor) -> torch.Tensor:
+        """Scores of ``parts`` in chunks, no gradients; ``rows``: whose forward kwargs each row uses."""
         with torch.no_grad():
-            fx = torch.cat([call(rows_of(xs, a, b), torch.arange(a, b, device=device))
-                            for a, b in chunk_ranges(n, chunk)])
-            fb = torch.cat([call(rows_of(bg.parts, a, b), torch.zeros(b - a, dtype=torch.long, device=device))
-                            for a, b in chunk_ranges(nb, chunk)]) if not batched_kw else None
-        if fb is None:  # batched forward kwargs: each row's base value uses its own kwargs
-            with torch.no_grad():
-                fb_rows = []
-                for r in range(n):
-                    rr = torch.full((nb,), r, dtype=torch.long, device=device)
-                    fb_rows.append(torch.cat([call(rows_of(bg.parts, a, b), rr[a:b])
-                                              for a, b in chunk_ranges(nb, chunk)]))
-            base = torch.stack([(f.double() * bg.weights[:, None]).sum(0) for f in fb_rows])
-        else:
-            base = (fb.double() * bg.weights[:, None]).sum(0, keepdim=True).expand(n, k)
+            return torch.cat([run.call(tuple(t[a:b] for t in parts), rows[a:b])[0]
+                              for a, b in chunk_ranges(int(rows.numel()), chunk)])
+
+    with model_as_found(run.model):
+        s0, _ = run.probe()  # one row with gradients: K, a differentiable path, a readable model error
+        k = run.k
+        del s0
+        out_names = run.output_names
+        spec: Any = run.check_target(target)
+        fx = forward(xs, torch.arange(n, device=device))
+        if not run.batched_kwargs:
+            base = (forward(bg.parts, torch.zeros(nb, dtype=torch.long, device=device)).double()
+                    * bg.weights[:, None]).sum(0, keepdim=True).expand(n, k)
+        else:  # batched forward kwargs: each row's base value uses its own kwargs
+            base = torch.stack([
+                (forward(bg.parts, torch.full((nb,), r, dtype=torch.long, device=device)).double()
+                 * bg.weights[:, None]).sum(0)
+                for r in range(n)
+            ])
         fx = fx.double()
         if not torch.isfinite(fx).all() or not torch.isfinite(base).all():
             raise ValueError("the model returned NaN or inf scores on x or the background")
@@ -266,34 +213,33 @@ def gradient_shap(
         rows_idx, alphas = draw_baselines(n, samples, bg.weights, seed)
         rows_idx, alphas = rows_idx.to(device), alphas.to(device)
         accs = [torch.zeros((t_count, n) + rs, dtype=torch.float64, device=device) for rs in row_shapes]
-        total = n * samples
-        chunk = ceil_div(total, ceil_div(total, chunk))
-        ranges = list(chunk_ranges(total, chunk))
-        bar = progress(ranges, total=len(ranges), desc="gradient_shap", unit="pass", disable=len(ranges) <= PROGRESS_MIN_PASSES)
-        try:
-            for e0, e1 in bar:
-                e = torch.arange(e0, e1, device=device)
-                row = torch.div(e, samples, rounding_mode="floor")
-                xr = tuple(t[row] for t in xs)
-                br = tuple(t[rows_idx[e]] for t in bg.parts)
-                # one (background row, α) per draw, shared by every input (as Captum draws them)
-                pts = tuple((alphas[e].to(a.dtype).view((-1,) + (1,) * (a.dim() - 1)) * a
-                             + (1.0 - alphas[e].to(a.dtype).view((-1,) + (1,) * (a.dim() - 1))) * c
-                             ).detach().requires_grad_() for a, c in zip(xr, br))  # Captum's _scale_input
-                s = call(pts, row)
-                tl = ([torch.full((e1 - e0,), c, dtype=torch.long, device=device) for c in range(k)]
-                      if is_all else [spec[row]])
-                factors = [(a - c).to(torch.float64) if multiply else None for a, c in zip(xr, br)]
-                for ti, t in enumerate(tl):
-                    gs = torch.autograd.grad(gather(s, t).sum(), pts, retain_graph=ti < len(tl) - 1,
-                                             allow_unused=True)
-                    for j, g in enumerate(gs):
-                        if g is not None:  # an input the target does not depend on keeps zeros
-                            g = g.to(torch.float64)
-                            accs[j][ti].index_add_(0, row, g * factors[j] if multiply else g)
-                del s, pts
-        finally:
-            bar.close()
+
+        def row_of(draw: torch.Tensor) -> torch.Tensor:
+            return torch.div(draw, samples, rounding_mode="floor")
+
+        def point_of(draw: torch.Tensor, step: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            # one (background row, α) per draw, shared by every input (as Captum draws them);
+            # α x + (1 − α) b is Captum's _scale_input, kept term for term
+            row, al = row_of(draw), alphas[draw]
+            out = []
+            for t, c in zip(xs, bg.parts):
+                a = al.to(t.dtype).view((-1,) + (1,) * (t.dim() - 1))
+                out.append(a * t[row] + (1.0 - a) * c[rows_idx[draw]])
+            return tuple(out)
+
+        def finalize(lo: int, hi: int, sums: tuple[torch.Tensor, ...]) -> None:
+            draw = torch.arange(lo, hi, device=device)
+            row = row_of(draw)
+            for j, (g, t, c) in enumerate(zip(sums, xs, bg.parts)):
+                g = g.to(torch.float64)
+                if multiply:
+                    g = g * (t[row] - c[rows_idx[draw]]).to(torch.float64)
+                for ti in range(t_count):
+                    accs[j][ti].index_add_(0, row, g[ti])
+
+        run.path_grads(n_pairs=n * samples, steps=1, row_of=row_of, point_of=point_of, weights=None, spec=spec,
+                       finalize=finalize, desc="gradient_shap", rows_per_input=samples)
+        chunk = balanced(n * samples, chunk)
     values = [a / samples for a in accs]  # (T, N, ...) per input
     group_values = None
     if grp.given:
