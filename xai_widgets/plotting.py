@@ -18,101 +18,15 @@ from typing import Any
 
 import numpy as np
 
+from ._display.colors import DIVERGING, colorbar_mappable, colormap, overlay_rgb, position, shown
 from ._display.force import _NEG, _POS, collapse_features, plot_force, plot_waterfall  # noqa: F401  (public here)
 
 __all__ = ["plot_attribution", "plot_force", "plot_waterfall", "overlay_rgb"]
 
 _TOKENISH = ("##", "▁", "Ġ")
 _SIGNS = ("all", "positive", "negative", "absolute")
-# Same colour rules as js/src/lib/canvas.ts and scale.ts (and the widget's static
-# picture, widgets/heatmap_overlay.py; a test checks that the two agree).
-_DIVERGING = frozenset(("coolwarm", "bwr", "RdBu_r", "seismic", "PiYG"))
-
-
-def _signed(v: np.ndarray, sign: str) -> np.ndarray:
-    if sign == "positive":
-        return np.clip(v, 0, None)
-    if sign == "negative":
-        return np.clip(-v, 0, None)
-    if sign == "absolute":
-        return np.abs(v)
-    if sign != "all":
-        raise ValueError(f"unknown sign {sign!r}; expected 'all', 'positive', 'negative' or 'absolute'")
-    return v
-
-
-def _position(v: np.ndarray, sign: str, vmax: float, diverging: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(t, m): place on the colormap in [0, 1] and normalised magnitude in [0, 1]."""
-    if sign == "all":
-        x = np.clip(v / vmax, -1, 1)
-        return 0.5 + x / 2, np.abs(x)
-    m = np.minimum(1.0, _signed(v, sign) / vmax)
-    if not diverging:
-        return m, m
-    return (0.5 - m / 2 if sign == "negative" else 0.5 + m / 2), m
-
-
-def _colormap(name: str):
-    from matplotlib import colormaps
-
-    try:
-        return colormaps[name]
-    except KeyError:
-        raise ValueError(f"unknown colormap {name!r}; expected a matplotlib colormap name such as 'coolwarm' or 'inferno'") from None
-
-
-def overlay_rgb(image: np.ndarray | None, values: np.ndarray, cmap: str, sign: str, vmax: float,
-                opacity: float) -> np.ndarray:
-    """A map composited over an RGB uint8 image, as uint8 ``(h, w, 3)``, the way HeatmapOverlay draws it.
-
-    Parameters
-    ----------
-    image : (h, w, 3) uint8 or None
-        The picture under the map (None: white).
-    values : (h, w) array
-        The map.
-    cmap : str
-        Colormap name; diverging ones blend in proportion to |value| (zero
-        leaves the image untouched), sequential ones uniformly (zero stays
-        clear in a magnitude sign mode).
-    sign : "all" | "positive" | "negative" | "absolute"
-    vmax : float
-        The clip value: full ``opacity`` and the colormap's end.
-    opacity : float in [0, 1]
-
-    Example
-    -------
-    >>> import numpy as np
-    >>> img = np.full((1, 2, 3), 100, np.uint8)
-    >>> overlay_rgb(img, np.array([[0.0, 1.0]]), "coolwarm", "all", 1.0, 0.5)[0, 0].tolist()
-    [100, 100, 100]
-    """
-    v = np.asarray(values, np.float64)
-    div = cmap in _DIVERGING
-    t, m = _position(v, sign, vmax if vmax > 0 else 1.0, div)
-    # the browser's 256-entry table: the same quantisation of t
-    lut = np.round(_colormap(cmap)(np.linspace(0, 1, 256))[:, :3] * 255)
-    col = lut[np.round(np.nan_to_num(t) * 255).astype(int)]
-    a = opacity * m if div else np.where((sign != "all") & (m == 0), 0.0, opacity)
-    a = np.where(np.isfinite(v), a, 0.0)[..., None]
-    base = np.full(v.shape + (3,), 255.0) if image is None else np.asarray(image, np.float64)
-    return np.clip(np.round(base + (col - base) * a), 0, 255).astype(np.uint8)
-
-
-def _colorbar_mappable(cmap: str, sign: str, vmax: float):
-    """A ScalarMappable over the range a sign mode shows (the half of a diverging map that is used)."""
-    from matplotlib.cm import ScalarMappable
-    from matplotlib.colors import ListedColormap, Normalize
-
-    base = _colormap(cmap)
-    div = cmap in _DIVERGING
-    if sign == "all":
-        lo, hi, ts = -vmax, vmax, np.linspace(0, 1, 256)
-    elif sign == "negative":
-        lo, hi, ts = -vmax, 0.0, np.linspace(0, 0.5, 256) if div else np.linspace(1, 0, 256)
-    else:
-        lo, hi, ts = 0.0, vmax, np.linspace(0.5, 1, 256) if div else np.linspace(0, 1, 256)
-    return ScalarMappable(norm=Normalize(lo, hi), cmap=ListedColormap(base(ts)))
+# The view's colour rules (js/src/lib/canvas.ts, scale.ts) live in _display/colors.py,
+# shared with the widgets' static pictures.
 
 
 def _class_of_row(attribution: Any, sample: int) -> str | None:
@@ -241,7 +155,7 @@ def plot_attribution(
             from ._display import bilinear_resize
 
             v = bilinear_resize(v, *hw)
-        vmax = _vmax(_signed(v, sign), clip_percentile)
+        vmax = _vmax(shown(v, sign), clip_percentile)
         # "all" with no negative value anywhere: the positive half, as the widget draws it
         drawn = "positive" if sign == "all" and not bool((v < 0).any()) else sign
         if cmap is None:
@@ -252,7 +166,7 @@ def plot_attribution(
             # no picture to blend over: the map itself on white, at full strength
             ax.imshow(overlay_rgb(None, v, cmap, drawn, vmax, 1.0), interpolation="nearest")
         if colorbar:
-            ax.figure.colorbar(_colorbar_mappable(cmap, drawn, vmax), ax=ax, fraction=0.046, pad=0.04)
+            ax.figure.colorbar(colorbar_mappable(cmap, drawn, vmax), ax=ax, fraction=0.046, pad=0.04)
         ax.set_axis_off()
         ax.set_title(title)
         return ax
@@ -260,7 +174,7 @@ def plot_attribution(
     # 1-D rows
     if values.ndim == 3:
         values = values.sum(-1) if reduce == "sum" else values.mean(-1)
-    v = _signed(values.reshape(n, -1)[sample], sign)
+    v = shown(values.reshape(n, -1)[sample], sign)
     if feature_names is not None:
         if isinstance(feature_names, str) or not hasattr(feature_names, "__len__"):
             raise TypeError(f"feature_names must be a list of {v.size} names, got {type(feature_names).__name__}")

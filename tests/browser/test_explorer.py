@@ -68,8 +68,8 @@ def test_explorer(open_notebook):
     # class search over every name
     root.locator("input.xw-search").fill("ee")
     matches = root.locator("button.xw-match")
-    assert matches.all_text_contents() == ["bee", "eel"]
-    matches.nth(1).click()
+    assert matches.all_text_contents() == ["eel", "bee"]  # prefix matches first
+    matches.filter(has_text="eel").click()
     assert nb.wait_py("e.target", lambda v: v == 4) == 4
 
     # a slow computation: the kernel runs other cells meanwhile, Cancel stops it

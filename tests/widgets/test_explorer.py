@@ -223,10 +223,10 @@ def test_repr_pins_and_static_picture(cnn):
     e.pin()
     e.method = "grad_cam"
     e.wait(20)
-    e._handle_msg({"type": "pin"})
+    e._on_browser_message({"type": "pin"})
     assert len(e.pinned) == 2 and len(e._pins) == 2
     assert len(e._pin_maps) == 2 * 16 * 16 * 4 and len(e._pin_images) == 2 * 16 * 16 * 3
-    e._handle_msg({"type": "unpin", "index": 0})
+    e._on_browser_message({"type": "unpin", "index": 0})
     assert e.pinned[0][2] == "grad_cam"
     # the map travels as bytes, not JSON lists
     assert isinstance(e._map, bytes) and e._map_meta["shape"] == [16, 16]
@@ -308,3 +308,10 @@ def test_progress_is_reported_and_throttled(cnn):
     assert mids and mids == sorted(mids)
     e.close()
     assert threading.active_count() >= 1
+
+
+def test_browser_state_updates_reach_python():
+    """A pick made in the browser arrives as a comm 'update' (ipywidgets' own _handle_msg, not shadowed)."""
+    from ipywidgets import Widget
+
+    assert Explorer._handle_msg is Widget._handle_msg

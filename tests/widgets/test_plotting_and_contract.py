@@ -183,3 +183,17 @@ def test_heavy_static_picture_drops_to_72_dpi(monkeypatch):
     small = plt.imread(io.BytesIO(base64.b64decode(data["image/png"])), format="png")
     assert abs(small.shape[1] - big.shape[1] / 2) <= 1  # the same figure at 72 dpi ...
     assert meta["image/png"]["width"] == small.shape[1]  # ... shown at its own pixels: same size on the page
+
+
+def test_no_widget_module_imports_a_sibling():
+    """Shared helpers live below the widgets (_display, _base, _traits, _serialize, _html), not in a sibling widget."""
+    import ast
+
+    folder = Path(xw.__file__).parent / "widgets"
+    widgets = {p.stem for p in folder.glob("*.py") if not p.stem.startswith("_")}
+    for p in folder.glob("*.py"):
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and p.stem != "__init__":
+                mod = (node.module or "").split(".")[0]
+                names = {a.name for a in node.names} if not node.module else {mod}
+                assert not names & widgets, f"{p.name} imports the widget module(s) {names & widgets}"

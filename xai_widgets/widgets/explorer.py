@@ -105,8 +105,15 @@ class _Job:
 class Explorer(XWidget):
     """A live explorer: sample × class × method, recomputed in a background thread.
 
-    Build it with :func:`explore`. Synced traits (read and set them from
-    Python):
+    Parameters
+    ----------
+    model, inputs, methods, output_names, tokenizer, background, layer
+        As for :func:`explore`, which builds it (``xw.explore(model, inputs,
+        ...)`` is the usual way in).
+
+    Attributes
+    ----------
+    Synced traits (read and set them from Python):
 
     - ``sample`` (int): the row of ``inputs`` shown; changing it moves
       ``target`` to that sample's top class.
@@ -814,7 +821,7 @@ class Explorer(XWidget):
             self._pins = pins
 
     # ------------------------------------------------------ browser messages
-    def _handle_msg(self, content: dict) -> None:
+    def _on_browser_message(self, content: dict) -> None:
         kind = content.get("type")
         if kind == "cancel":
             self.cancel()
@@ -825,7 +832,7 @@ class Explorer(XWidget):
 
     def _on_custom(self, _w: Any, content: Any, buffers: Any) -> None:
         if isinstance(content, dict):
-            self._handle_msg(content)
+            self._on_browser_message(content)
 
     # ------------------------------------------------------------- lifetime
     def close(self) -> None:
@@ -845,7 +852,7 @@ class Explorer(XWidget):
         """The current image (with the map over it) or tokens (coloured by the map), titled by method and class."""
         from matplotlib.figure import Figure
 
-        from .heatmap_overlay import colorbar_mappable, draw_sign, overlay_rgb, scale_max
+        from .._display.colors import colorbar_mappable, draw_sign, overlay_rgb, scale_max
 
         if self._closed:
             raise WidgetValueError("this Explorer is closed; nothing to draw")
@@ -877,7 +884,7 @@ class Explorer(XWidget):
         from matplotlib import colormaps
         from matplotlib.figure import Figure
 
-        from .heatmap_overlay import scale_max
+        from .._display.colors import scale_max
 
         i = int(self._shown_key[0]) if m is not None else int(self.sample)
         display, flags = token_layout(self._tokens_of(i))

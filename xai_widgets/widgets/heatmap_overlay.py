@@ -9,6 +9,7 @@ import traitlets
 
 from ..attribution import Attribution
 from .._display import as_images, reduce_map  # noqa: F401  (re-exported)
+from .._display.colors import DIVERGING, colorbar_mappable, draw_sign, overlay_rgb, scale_max  # noqa: F401
 from . import _serialize as ser
 from ._base import XWidget
 from ._traits import (
@@ -199,91 +200,7 @@ def _grid_captions(a: Attribution, pos: list[int], n: int) -> list[list[str]]:
 
 
 # ---------------------------------------------------------------- static picture
-# The same colour rules as js/src/lib/scale.ts and canvas.ts, so the PNG in the
-# output bundle shows what the view draws. xai_widgets/plotting.py carries the
-# same rules for Attribution.plot(); a test checks the two agree pixel for pixel.
-_DIVERGING = frozenset(("coolwarm", "bwr", "RdBu_r", "seismic", "PiYG"))
-
-
-def _shown(v: np.ndarray, sign: str) -> np.ndarray:
-    """The part of the values a sign mode shows: signed ("all") or a magnitude >= 0."""
-    if sign == "positive":
-        return np.clip(v, 0, None)
-    if sign == "negative":
-        return np.clip(-v, 0, None)
-    if sign == "absolute":
-        return np.abs(v)
-    return v
-
-
-def scale_max(maps: list, sign: str, clip: float) -> float:
-    """Upper end of the colour scale over ``maps``: the ``clip`` percentile of the shown magnitudes (> 0)."""
-    mags = np.abs(np.concatenate([_shown(np.asarray(m, np.float64), sign).ravel() for m in maps]))
-    mags = mags[np.isfinite(mags)]
-    if mags.size == 0:
-        return 1.0
-    top = float(mags.max())
-    v = top if clip >= 100 else float(np.percentile(mags, clip))
-    if not v > 0:
-        v = top
-    return v if v > 0 else 1.0
-
-
-def draw_sign(maps: list, sign: str) -> str:
-    """The sign mode maps are drawn with: "all" with no negative value anywhere is drawn as "positive"."""
-    if sign == "all" and not any(bool((np.asarray(m) < 0).any()) for m in maps):
-        return "positive"
-    return sign
-
-
-def _position(v: np.ndarray, sign: str, vmax: float, diverging: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(t, m): place on the colormap in [0, 1] and normalised magnitude in [0, 1] (scale.ts ``normalize``)."""
-    if sign == "all":
-        x = np.clip(v / vmax, -1, 1)
-        return 0.5 + x / 2, np.abs(x)
-    m = np.minimum(1.0, _shown(v, sign) / vmax)
-    if not diverging:
-        return m, m
-    return (0.5 - m / 2 if sign == "negative" else 0.5 + m / 2), m
-
-
-def overlay_rgb(image: np.ndarray | None, values: np.ndarray, cmap: str, sign: str, vmax: float,
-                opacity: float) -> np.ndarray:
-    """An attribution map composited over an RGB uint8 image, as uint8 ``(h, w, 3)`` (canvas.ts ``compositeOverlay``).
-
-    Diverging colormaps blend in proportion to |value| (zero leaves the image
-    as it is, the clip value gets ``opacity``); sequential ones blend
-    uniformly, except that zero stays clear in a magnitude mode.
-    """
-    from matplotlib import colormaps
-
-    v = np.asarray(values, np.float64)
-    div = cmap in _DIVERGING
-    t, m = _position(v, sign, vmax if vmax > 0 else 1.0, div)
-    # the browser's 256-entry table: the same quantisation of t
-    lut = np.round(colormaps[cmap](np.linspace(0, 1, 256))[:, :3] * 255)
-    col = lut[np.round(np.nan_to_num(t) * 255).astype(int)]
-    a = opacity * m if div else np.where((sign != "all") & (m == 0), 0.0, opacity)
-    a = np.where(np.isfinite(v), a, 0.0)[..., None]
-    base = np.full(v.shape + (3,), 255.0) if image is None else np.asarray(image, np.float64)
-    return np.clip(np.round(base + (col - base) * a), 0, 255).astype(np.uint8)
-
-
-def colorbar_mappable(cmap: str, sign: str, vmax: float) -> Any:
-    """A ScalarMappable for a colour bar over the range a sign mode shows (scale.ts ``colorbarRange``)."""
-    from matplotlib import colormaps
-    from matplotlib.cm import ScalarMappable
-    from matplotlib.colors import ListedColormap, Normalize
-
-    base = colormaps[cmap]
-    div = cmap in _DIVERGING
-    if sign == "all":
-        lo, hi, ts = -vmax, vmax, np.linspace(0, 1, 256)
-    elif sign == "negative":
-        lo, hi, ts = -vmax, 0.0, np.linspace(0, 0.5, 256) if div else np.linspace(1, 0, 256)
-    else:
-        lo, hi, ts = 0.0, vmax, np.linspace(0.5, 1, 256) if div else np.linspace(0, 1, 256)
-    return ScalarMappable(norm=Normalize(lo, hi), cmap=ListedColormap(base(ts)))
+# The view's colour rules (js/src/lib/scale.ts, canvas.ts) live in _display/colors.py, shared with Attribution.plot().
 
 
 class HeatmapOverlay(XWidget):
