@@ -16,6 +16,7 @@ import { injectStyle } from "./lib/theme";
 import { classOptions, searchClasses } from "./explorer/classes";
 import { paramControls, type ParamSpec } from "./explorer/params";
 import { injectExplorerStyle } from "./explorer/style";
+import { TrustPanel, type TrustSummary } from "./explorer/trust";
 import { drawBar, drawImageMap, tokenSpans } from "./explorer/views";
 import { watchTheme } from "./text/theme_watch";
 
@@ -84,7 +85,8 @@ function render({ model, el }: RenderProps): () => void {
   const main = h("div", { class: "xw-main xw-panel" }, [title, canvas, tokensEl, barCanvas]);
   const note = h("div", { class: "xw-note" });
   const pinsEl = h("div", { class: "xw-pins" });
-  root.append(controls, errorEl, main, note, pinsEl);
+  const trust = new TrustPanel();
+  root.append(controls, errorEl, main, trust.el, note, pinsEl);
 
   const kind = () => String(model.get("kind"));
   const names = () => (model.get("_class_names") as string[]) ?? [];
@@ -129,7 +131,16 @@ function render({ model, el }: RenderProps): () => void {
     state.dataset.status = st;
     cancel.disabled = st !== "running";
     main.classList.toggle("xw-busy", st === "running");
-    errorEl.textContent = st === "error" ? String(model.get("error")) : "";
+    errorEl.textContent = String(model.get("error") || "");
+    trust.setBusy(st === "running");
+  }
+
+  function drawTrust(): void {
+    const t = (model.get("_trust") as TrustSummary) ?? {};
+    const meta = model.get("_trust_meta") as ArrayMeta;
+    const raw = model.get("_trust_curves");
+    const curves = meta && meta.shape && raw && asBytes(raw).byteLength > 0 ? (decodeArray(raw, meta) as Float32Array) : null;
+    trust.update(t, curves, width(), root);
   }
 
   // ---------------------------------------------------------------- views
@@ -195,6 +206,8 @@ function render({ model, el }: RenderProps): () => void {
   methodSel.addEventListener("change", () => sendPick("method", methodSel.value), on);
   cancel.addEventListener("click", () => model.send?.({ type: "cancel" }), on);
   pinBtn.addEventListener("click", () => model.send?.({ type: "pin" }), on);
+  trust.checkBtn.addEventListener("click", () => model.send?.({ type: "check" }), on);
+  trust.sanityBtn.addEventListener("click", () => model.send?.({ type: "check", sanity: true }), on);
   search.addEventListener(
     "input",
     () => {
@@ -221,10 +234,12 @@ function render({ model, el }: RenderProps): () => void {
     listen(model, ["status", "progress", "error"], showStatus),
     listen(model, ["_map", "_map_meta", "_map_title", "_image", "_tokens", "sample"], drawMain),
     listen(model, ["_pins", "_pin_maps"], drawPins),
+    listen(model, ["_trust", "_trust_curves", "_trust_meta"], drawTrust),
   ];
   const unwatch = watchTheme(() => {
     drawMain();
     drawPins();
+    drawTrust();
   });
   let lastW = 0;
   const ro = typeof ResizeObserver !== "undefined" ? new ResizeObserver(() => {
@@ -233,6 +248,7 @@ function render({ model, el }: RenderProps): () => void {
     lastW = w;
     drawMain();
     drawPins();
+    drawTrust();
   }) : null;
   ro?.observe(root);
   return () => {

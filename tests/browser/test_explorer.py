@@ -91,6 +91,24 @@ def test_explorer(open_notebook):
     assert nb.wait_py("len(e.pinned)", lambda v: v == 1) == 1
     root.locator(".xw-pin").first.wait_for(timeout=5_000)
 
+    # trust panel: the buttons ask the kernel; the numbers equal xw.faithfulness / xw.sanity_check called directly
+    root.locator("button.xw-check").click()
+    assert nb.wait_py("'deletion' in e.trust", lambda v: v, timeout=30)
+    ref = nb.py("[float(xw.faithfulness(net, x[0:1], e.current, kind=k, steps=10, target=e.target).auc[0]) "
+                "for k in ('deletion', 'insertion')]")
+    rows = root.locator(".xw-trust-row")
+    rows.nth(1).wait_for(timeout=10_000)
+    texts = rows.all_text_contents()
+    assert texts[0].startswith(f"deletion AUC {ref[0]:.3f}") and texts[1].startswith(f"insertion AUC {ref[1]:.3f}"), texts
+    for k in range(2):  # each curve thumbnail is drawn: a frame, the random reference and the curve
+        assert nb.snapshot(rows.nth(k).locator("canvas")).distinct_colours >= 3
+    root.locator("button.xw-sanity").click()
+    assert nb.wait_py("'sanity' in e.trust", lambda v: v, timeout=60)
+    verdict = nb.py("e.trust['sanity'].verdict")
+    nb.page.wait_for_function("([el, v]) => el.textContent.includes(v)",
+                              arg=[root.locator(".xw-trust-sanity").element_handle(), verdict], timeout=10_000)
+    assert root.locator("button.xw-sanity").is_disabled()  # cached: nothing left to ask
+
     for theme in ("light", "dark"):
         bh.set_theme(nb.page, theme)
         for px in (400, 800):

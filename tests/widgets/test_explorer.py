@@ -315,3 +315,81 @@ def test_browser_state_updates_reach_python():
     from ipywidgets import Widget
 
     assert Explorer._handle_msg is Widget._handle_msg
+
+
+# ------------------------------------------------------------------ trust panel
+def test_trust_checks_equal_the_functions_called_directly(cnn):
+    model, x = cnn
+    before = _state(model)
+    sd = {k: v.clone() for k, v in model.state_dict().items()}
+    e = explore(model, x, output_names=NAMES)
+    e.wait(20)
+    e.set(sample=1, target=2, method="integrated_gradients", params={"steps": 16})
+    a = e.wait(30)
+    # the residual is shown as soon as the map is (IG promises completeness): f(x) - f(0) from fresh passes
+    with torch.no_grad():
+        gap = float(model(x[1:2])[0, 2] - model(torch.zeros_like(x[1:2]))[0, 2])
+    assert e._trust["delta"] == pytest.approx(float(a.values.sum()) - gap, abs=1e-5)
+    assert e._trust["delta_rel"] == pytest.approx(abs(e._trust["delta"]) / abs(gap), rel=1e-3)
+    assert "deletion" not in e._trust and e.trust == {}
+    with pytest.raises(TypeError):
+        e.check(True)  # keyword only
+
+    e.check(sanity=True)
+    assert e.status == "running"
+    e.wait(60)
+    assert e.status == "done", e.error
+    t = e.trust
+    for kind in ("deletion", "insertion"):
+        ref = X.faithfulness(model, x[1:2], a, kind=kind, steps=10, target=2)
+        np.testing.assert_allclose(t[kind].curve, ref.curve, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(t[kind].random_auc, ref.random_auc, rtol=1e-5, atol=1e-6)
+        assert e._trust[kind]["auc"] == pytest.approx(float(ref.auc[0]), rel=1e-5)
+    ref = X.sanity_check(model, x[1:2], "integrated_gradients", target=2, steps=16)
+    np.testing.assert_allclose(t["sanity"].rank_correlation, ref.rank_correlation, atol=1e-6)
+    assert e._trust["sanity"]["passed"] == bool(ref.passed)
+    # the curves reach the browser as float32 bytes: deletion, its random reference, insertion, its reference
+    curves = np.frombuffer(e._trust_curves, "<f4").reshape(e._trust_meta["shape"])
+    np.testing.assert_allclose(curves[0], t["deletion"].curve[0], rtol=1e-6)
+    np.testing.assert_allclose(curves[3], t["insertion"].random_curve[0], rtol=1e-6)
+
+    # cached: asking again starts nothing; another result shows its own (empty) panel, going back restores it
+    e.check(sanity=True)
+    assert e.status == "done"
+    e.method = "saliency"
+    e.wait(20)
+    assert "deletion" not in e._trust and "delta" not in e._trust
+    e.method = "integrated_gradients"
+    e.params = {"steps": 16}
+    assert e.status == "done" and e._trust["deletion"]["auc"] == pytest.approx(float(t["deletion"].auc[0]))
+    # the browser's button asks through a message
+    e.method = "saliency"
+    e.wait(20)
+    e._on_browser_message({"type": "check"})
+    e.wait(30)
+    assert "deletion" in e._trust and "sanity" not in e._trust
+    e.close()
+    assert _state(model) == before
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in sd.items())
+
+
+def test_trust_check_needs_a_result_and_can_be_cancelled(cnn):
+    model, x = cnn
+    e = explore(model, x, output_names=NAMES)
+    e.cancel()
+    e.wait(20)
+    if e.current is None:
+        with pytest.raises(ValueError, match="no result on screen"):
+            e.check()
+    e.method = "saliency"
+    e.params = {"abs": False}
+    e.wait(20)
+    model.delay = 0.05
+    e.check(sanity=True)
+    time.sleep(0.2)
+    t0 = time.perf_counter()
+    e.cancel()
+    e.wait(10)
+    assert time.perf_counter() - t0 < 1.5 and e.status == "cancelled"
+    model.delay = 0.0
+    e.close()

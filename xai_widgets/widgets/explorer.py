@@ -54,6 +54,8 @@ SUPERPIXELS = 50
 CHUNK_SECONDS = 0.1
 #: Pinned results kept side by side.
 MAX_PINS = 6
+#: Deletion/insertion steps of the trust panel (11 points per curve).
+TRUST_STEPS = 10
 #: Progress trait writes per second at most.
 _PROGRESS_HZ = 10.0
 
@@ -94,12 +96,15 @@ def _key_params(params: dict) -> tuple:
 
 
 class _Job:
-    __slots__ = ("key", "event", "thread")
+    """One run in the worker thread: a map (``key`` is a result key) or the trust checks of one (``trust`` set)."""
 
-    def __init__(self, key: tuple) -> None:
+    __slots__ = ("key", "event", "thread", "trust")
+
+    def __init__(self, key: tuple, trust: tuple | None = None) -> None:
         self.key = key
         self.event = threading.Event()
         self.thread: threading.Thread | None = None
+        self.trust = trust  # None, or the checks asked for: ("faithfulness",) or ("faithfulness", "sanity")
 
 
 class Explorer(XWidget):
@@ -189,6 +194,12 @@ class Explorer(XWidget):
     _map_meta = traitlets.Dict().tag(sync=True)
     _map_title = traitlets.Unicode("").tag(sync=True)
 
+    # trust of the map on screen: scalars (residual, AUCs, sanity verdict) and the four curves
+    # float32 (4, TRUST_STEPS + 1): deletion, its random-order reference, insertion, its reference
+    _trust = traitlets.Dict().tag(sync=True)
+    _trust_curves = traitlets.Bytes(b"").tag(sync=True)
+    _trust_meta = traitlets.Dict().tag(sync=True)
+
     # pinned results: flat float32 maps and uint8 images, sliced by the offsets in _pins
     _pins = traitlets.List().tag(sync=True)
     _pin_maps = traitlets.Bytes(b"").tag(sync=True)
@@ -214,6 +225,7 @@ class Explorer(XWidget):
         self._lock = threading.RLock()
         self._job: _Job | None = None
         self._cache: dict[tuple, Attribution] = {}
+        self._trust_cache: dict[tuple, dict] = {}
         self._shown_key: tuple | None = None
         self._pin_keys: list[tuple] = []
         self._suspend = 0
@@ -601,7 +613,10 @@ class Explorer(XWidget):
             with cancel_scope(job.event, on_progress=on_progress, quiet=True):
                 if job.event.is_set():
                     raise Cancelled()
-                attr = self._compute(job.key)
+                if job.trust is not None:
+                    checks = self._compute_trust(job.key, job.trust)
+                else:
+                    attr = self._compute(job.key)
         except Cancelled:
             with self._lock:
                 if self._job is job:
@@ -614,6 +629,14 @@ class Explorer(XWidget):
                         self.status = "error"
         else:
             with self._lock:
+                if job.trust is not None:
+                    self._trust_cache.setdefault(job.key, {}).update(checks)
+                    if self._job is job:
+                        if self._shown_key == job.key:
+                            self._push_trust(job.key)
+                        with self.hold_sync():
+                            self.progress, self.status = 1.0, "done"
+                    return
                 self._cache[job.key] = attr
                 if self._job is job:
                     self._show(job.key)
@@ -777,6 +800,102 @@ class Explorer(XWidget):
         self._shown_key = key
         with self.hold_sync():
             self._map, self._map_meta, self._map_title = b, meta, self._title(key)
+            self._push_trust(key)
+
+    # -------------------------------------------------------------- trust
+    def check(self, *, sanity: bool = False) -> None:
+        """Measure how far the map on screen can be trusted, in the background (``wait()`` for it).
+
+        Deletion and insertion curves (:func:`xai_widgets.faithfulness`,
+        ``TRUST_STEPS`` steps, units ranked by signed attribution, against a
+        random order) and, with ``sanity=True``, the cascading randomisation
+        check (:func:`xai_widgets.sanity_check`: one run of the method per
+        layer with parameters, on a copy of the model). Results are cached per
+        result and shown in the widget's trust panel; read them with
+        :attr:`trust`. The completeness residual (``delta``) of methods that
+        promise completeness is shown without asking.
+        """
+        if self._shown_key is None:
+            raise WidgetValueError("there is no result on screen to check yet: wait() for the current run first")
+        key = self._shown_key
+        have = self._trust_cache.get(key, {})
+        wanted = ("faithfulness", "sanity") if sanity else ("faithfulness",)
+        done = {"faithfulness": "deletion" in have, "sanity": "sanity" in have}
+        todo = tuple(c for c in wanted if not done[c])
+        with self._lock:
+            prev = self._job
+            if not todo:
+                return
+            if prev is not None:
+                prev.event.set()
+            job = _Job(key, trust=todo)
+            self._job = job
+            with self.hold_sync():
+                self.error, self.progress, self.status = "", 0.0, "running"
+            t = threading.Thread(target=self._work, args=(job, prev), name="xai-widgets-explorer-trust", daemon=True)
+            job.thread = t
+            t.start()
+
+    @property
+    def trust(self) -> dict:
+        """The trust checks of the result on screen: ``{"deletion": Faithfulness, "insertion": Faithfulness,
+        "sanity": SanityCheck}`` (those computed so far; see :meth:`check`)."""
+        if self._shown_key is None:
+            return {}
+        return dict(self._trust_cache.get(self._shown_key, {}))
+
+    def _compute_trust(self, key: tuple, checks: tuple) -> dict:
+        from ..explain.faithfulness import faithfulness
+        from ..explain.sanity import sanity_check
+
+        attr = self._cache[key]
+        fn, args, kw = self.kernel_call(key)
+        x = args[1]
+        target = int(key[1])
+        fkw: dict = {"target": target, "batch_size": max(4, self._batch_size(1.0))}
+        if kw.get("forward_kwargs"):
+            fkw["forward_kwargs"] = kw["forward_kwargs"]
+        if self._kind_is_text():
+            fkw["baseline"] = self._text_baseline_id()  # a removed token becomes the mask (or pad) token
+        out: dict = {}
+        if "faithfulness" in checks:
+            for kind in ("deletion", "insertion"):
+                out[kind] = faithfulness(self._model, x, attr, kind=kind, steps=TRUST_STEPS, **fkw)
+        if "sanity" in checks:
+            skw = {k: v for k, v in kw.items() if k not in ("target", "progress")}
+            if key[2] in ("kernel_shap", "gradient_shap", "deep_shap", "exact_shap", "permutation_shap"):
+                skw["background"] = args[2]
+            out["sanity"] = sanity_check(self._model, x, key[2], target=target, **skw)
+        return out
+
+    def _push_trust(self, key: tuple) -> None:
+        """Send the trust panel of ``key`` to the browser (what is known: the residual, then the checks)."""
+        attr = self._cache.get(key)
+        t: dict = {"steps": TRUST_STEPS}
+        if attr is not None and attr.delta is not None:
+            d = float(np.asarray(attr.delta, np.float64).reshape(-1)[0])
+            total = float(np.asarray(attr.values, np.float64).sum())
+            gap = total - d  # f(x) - f(baseline)
+            t["delta"] = d
+            t["delta_rel"] = abs(d) / abs(gap) if gap != 0 else None
+        checks = self._trust_cache.get(key, {})
+        curves = []
+        for kind in ("deletion", "insertion"):
+            f = checks.get(kind)
+            if f is None:
+                continue
+            t[kind] = {"auc": float(f.auc[0]), "random_auc": float(f.random_auc[0]),
+                       "better": bool(f.auc[0] < f.random_auc[0]) if kind == "deletion" else bool(f.auc[0] > f.random_auc[0]),
+                       "unit": f.unit, "units": int(f.units)}
+            curves += [f.curve[0], f.random_curve[0]]
+        sc = checks.get("sanity")
+        if sc is not None:
+            corr = np.asarray(sc.compared)[:, 0]
+            t["sanity"] = {"passed": bool(sc.passed), "verdict": str(sc.verdict), "layers": len(sc.layers),
+                           "final": float(corr[-1]), "compare": str(sc.compare)}
+        raw, meta = (ser.encode(np.stack(curves).astype(np.float32), "float32") if curves else (b"", {}))
+        with self.hold_sync():
+            self._trust, self._trust_curves, self._trust_meta = t, raw, meta
 
     # --------------------------------------------------------------- pins
     def pin(self) -> None:
@@ -827,6 +946,11 @@ class Explorer(XWidget):
             self.cancel()
         elif kind == "pin":
             self.pin()
+        elif kind == "check":
+            try:
+                self.check(sanity=bool(content.get("sanity", False)))
+            except WidgetValueError as e:  # no result yet: say so in the widget
+                self.error = f"{type(e).__name__}: {e}"
         elif kind == "unpin":
             self.unpin(content.get("index", -1))
 
@@ -844,6 +968,7 @@ class Explorer(XWidget):
         if job is not None and job.thread is not None and job.thread is not threading.current_thread():
             job.thread.join(5.0)
         self._cache = {}
+        self._trust_cache = {}
         self._pin_keys = []
         super().close()
 

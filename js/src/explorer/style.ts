@@ -30,6 +30,13 @@ export const EXPLORER_CSS = `
 .xw-explorer .xw-ex-tok.xw-special { font-family: var(--xw-mono); font-size: 0.85em; }
 .xw-explorer .xw-unavail { color: var(--xw-fg2); font-size: 0.92em; }
 .xw-explorer .xw-main-title { white-space: normal; overflow-wrap: anywhere; }
+.xw-explorer .xw-trust { display: flex; flex-direction: column; gap: 4px; margin-top: 8px; padding-top: 6px; border-top: 1px solid var(--xw-border2); min-width: 0; }
+.xw-explorer .xw-trust-line { color: var(--xw-fg); font-size: 0.92em; overflow-wrap: anywhere; }
+.xw-explorer .xw-trust-line:empty { display: none; }
+.xw-explorer .xw-trust-rows { display: flex; flex-direction: column; gap: 4px; }
+.xw-explorer .xw-trust-row { display: flex; gap: 8px; align-items: center; min-width: 0; }
+.xw-explorer .xw-trust-text { color: var(--xw-fg); font-size: 0.92em; min-width: 0; overflow-wrap: anywhere; }
+.xw-explorer .xw-trust-curve { flex: none; }
 `;
 
 export function injectExplorerStyle(doc: Document = document): void {
