@@ -19,6 +19,7 @@ for the first k cases; it costs 16 Captum runs per case, so by default the
 check uses Captum's 64-step map instead and says so).
 
 Environment: ``XW_BENCH_CASES`` (how many of the 12 cases, default all),
+``XW_BENCH_ONLY`` (named cases instead, e.g. ``rocket/blur,coffee/grey``),
 ``XW_BENCH_REFERENCE`` (default 0), ``XW_IG_STEPS`` (default: the explorer's),
 ``XW_IG_METHOD`` (default: the kernel's default).
 """
@@ -81,6 +82,8 @@ def main() -> int:
     model = demo.efficientnet_lite0().eval()
     ig = ca.IntegratedGradients(model)
     cases = [(p, b) for p in PHOTOS for b in BASELINES][:n_cases]
+    if os.environ.get("XW_BENCH_ONLY"):  # e.g. "rocket/blur,astronaut/grey"
+        cases = [tuple(c.split("/")) for c in os.environ["XW_BENCH_ONLY"].split(",")]
     print(f"ours: xw.integrated_gradients(method={method!r}, steps={steps}); "
           f"Captum: IntegratedGradients gausslegendre n_steps={CAPTUM_STEPS}; batch {BATCH}; "
           f"{torch.get_num_threads()} threads")

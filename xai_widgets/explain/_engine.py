@@ -12,6 +12,7 @@ kwargs, ``output=``, ``batch_size`` — and the model calls built on them:
   fixed points, chunked, only the current chunk's pairs in memory;
 * :meth:`Engine.point_grads` — scores and gradients at given points (rules
   that pick their next points from the last ones);
+* :meth:`Engine.point_scores` — scores alone at given points (their cheap probes);
 * :func:`finish` — the :class:`~xai_widgets.Attribution` (or one per input).
 
 Chunks hold at most ``batch_size`` rows; long runs show a progress bar
@@ -327,6 +328,28 @@ class Engine:
             if done > p_lo:
                 finalize(p_lo, done, tuple(acc[:, : done - p_lo] for acc in accs))
             carry = [acc[:, done - p_lo].clone() for acc in accs] if done < p_hi else None
+
+    def point_scores(self, pts: Parts, rows: torch.Tensor, spec: torch.Tensor | str) -> torch.Tensor:
+        """Target scores ``(M, T)`` at the points ``pts`` (one tensor ``(M, ...)`` per part; row ``rows[i]``),
+        forward passes only (no gradient), in chunks of at most ``batch_size`` points.
+
+        The cheap probes of rules that place their gradient points from the
+        scores along the path (a forward pass costs about a third of a
+        forward+backward).
+        """
+        m = int(rows.numel())
+        chunk = balanced(m, default_chunk(m, self.batch_size))
+        out = []
+        with torch.no_grad():
+            for a, b in chunk_ranges(m, chunk):
+                r = rows[a:b]
+                part = tuple(p[a:b] for p in pts)
+                if self.tap is None:
+                    s, _ = self.call(part, r)
+                else:
+                    s, _ = self.call(self.inputs_at(r), r, replace=part[0])
+                out.append(torch.stack([gather(s, t) for t in self.targets_for(spec, r)], 1))
+        return torch.cat(out)
 
     def point_grads(
         self, pts: Parts, rows: torch.Tensor, spec: torch.Tensor | str, *, tick: Any = None, desc: str = "gradients"
