@@ -26,7 +26,8 @@ def _widget_outputs(nb):
 def _ours(out) -> bool:
     # our widgets' deterministic reprs name the class; a progress bar is an HBox
     return out["data"].get("text/plain", "").split("(")[0] in (
-        "HeatmapOverlay", "TextHeatmap", "ForcePlot", "AttentionView", "SummaryPlot", "GenerationHeatmap")
+        "HeatmapOverlay", "TextHeatmap", "ForcePlot", "AttentionView", "SummaryPlot", "GenerationHeatmap",
+        "Explorer")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
