@@ -1,5 +1,5 @@
 """Quadrature rules: exactness on polynomials of the promised degree, weights summing to 1,
-nodes in [0, 1] (as Captum tests its approximation methods), and the adaptive midpoint rule's
+nodes in [0, 1] (as Captum tests its approximation methods), and the adaptive Simpson rule's
 known cell errors."""
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pytest
 from xai_widgets.explain import quadrature as Q
 
 
-def _run(rule: Q.AdaptiveMidpoint, f, g):
+def _run(rule: Q.AdaptiveSimpson, f, g):
     probe, grad = rule.ask()
     while len(probe) or len(grad):
-        rule.tell(f(probe), g(grad))
+        rule.tell(f(probe), f(grad), g(grad))
         probe, grad = rule.ask()
     return rule.weights()
 
@@ -54,30 +54,25 @@ def test_fixed_rule_errors():
         Q.quadrature("riemann_trapezoid", 1)
 
 
-@pytest.mark.parametrize("steps", [1, 2, 3, 8, 9, 16, 33, 64])
+@pytest.mark.parametrize("steps", [1, 2, 3, 4, 9, 16, 33, 64])
 def test_adaptive_weights_nodes_and_degree(steps):
     rng = np.random.default_rng(steps)
-    c = rng.normal(size=4)  # a random cubic g = f'
+    c = rng.normal(size=4)  # a random cubic: f = sum c_p a^(p+1) / (p+1), g = f'
     g = lambda a: sum(c[p] * a**p for p in range(4))  # noqa: E731
     f = lambda a: sum(c[p] * a ** (p + 1) / (p + 1) for p in range(4))  # noqa: E731
-    rule = Q.AdaptiveMidpoint(steps, f(0.0), f(1.0))
+    rule = Q.AdaptiveSimpson(steps, f(0.0), f(1.0))
     a, w = _run(rule, f, g)
     assert len(a) == steps and len(np.unique(a)) == steps
     assert abs(w.sum() - 1) < 1e-13 and (w > 0).all()
-    assert (a > 0).all() and (a < 1).all()
-    assert Q.DEGREE("adaptive", steps) == 1
-    for p in range(2):  # a composite midpoint rule: exact for linear g
+    assert (a >= 0).all() and (a <= 1).all()
+    deg = Q.DEGREE("adaptive", steps)
+    for p in range(deg + 1):
         assert abs(w @ a**p - 1 / (p + 1)) < 1e-12, (steps, p)
-    # every node is the middle of its cell, the cells tile [0, 1]
-    if steps > Q.AdaptiveMidpoint.START_CELLS:
-        e = rule.edges
-        assert e[0] == 0 and e[-1] == 1 and len(e) == steps + 1
-        np.testing.assert_allclose(np.sort(a), (e[:-1] + e[1:]) / 2, atol=1e-15)
-        np.testing.assert_allclose(w[np.argsort(a)], np.diff(e), atol=1e-15)
-    else:  # nothing to place: the uniform midpoint rule, no forward probes
-        ref_a, ref_w = Q.quadrature("riemann_middle", steps)
-        np.testing.assert_allclose(a, ref_a, atol=1e-15)
-        np.testing.assert_allclose(w, ref_w, atol=1e-15)
+    if deg == 3:  # composite Simpson integrates the cubic's derivative exactly: zero cell errors
+        assert np.abs(rule.cell_errors()).max() < 1e-12
+        assert abs(w @ g(a) - (f(1.0) - f(0.0))) < 1e-12
+    # forward-only probes from MIN_PROBED steps on: PROBE_FRACTION of the steps
+    assert rule.forward_points == (round(steps * Q.AdaptiveSimpson.PROBE_FRACTION) if steps >= 16 else 0)
 
 
 def test_adaptive_cell_errors_sum_to_the_residual_and_refine_the_jump():
@@ -87,7 +82,7 @@ def test_adaptive_cell_errors_sum_to_the_residual_and_refine_the_jump():
     f = lambda a: 6 / (1 + np.exp(-(a - 0.04) / s)) + np.sin(3 * a)  # noqa: E731
     g = lambda a: 6 * np.exp(-(a - 0.04) / s) / (1 + np.exp(-(a - 0.04) / s)) ** 2 / s + 3 * np.cos(3 * a)  # noqa: E731
     gap = f(1.0) - f(0.0)
-    rule = Q.AdaptiveMidpoint(48, f(0.0), f(1.0))
+    rule = Q.AdaptiveSimpson(48, f(0.0), f(1.0))
     a, w = _run(rule, f, g)
     residual = w @ g(a) - gap
     assert abs(rule.cell_errors().sum() - residual) < 1e-12
@@ -103,10 +98,10 @@ def test_adaptive_finds_a_narrow_ramp(lo, x):
     nodes leave < 0.1% of the gap (a fixed rule of 64 points misses it by > 1%)."""
     f = lambda a: 10 * np.clip((a * x - lo) / 1e-3, 0, 1)  # noqa: E731
     g = lambda a: np.where((a * x > lo) & (a * x < lo + 1e-3), 1e4 * x, 0.0)  # noqa: E731
-    rule = Q.AdaptiveMidpoint(64, f(0.0), f(1.0))
+    rule = Q.AdaptiveSimpson(64, f(0.0), f(1.0))
     a, w = _run(rule, f, g)
     assert abs(w @ g(a) - 10) <= 1e-2
-    assert rule.probed == 64  # the forward-only points, PROBE_FRACTION * steps
+    assert rule.forward_points == 32  # the forward-only points, PROBE_FRACTION * steps
     ga, gw = Q.quadrature("gausslegendre", 64)
     assert abs(gw @ g(ga) - 10) > 0.1
 
@@ -116,15 +111,23 @@ def test_adaptive_several_outputs_and_protocol():
     with the same nodes and weights; ask/tell out of order is refused."""
     f = lambda a: np.stack([np.tanh(30 * (a - 0.2)), np.sin(4 * a)], -1)  # noqa: E731
     g = lambda a: np.stack([30 / np.cosh(30 * (a - 0.2)) ** 2, 4 * np.cos(4 * a)], -1)  # noqa: E731
-    rule = Q.AdaptiveMidpoint(40, f(0.0), f(1.0))
+    rule = Q.AdaptiveSimpson(41, f(0.0), f(1.0))
     a, w = _run(rule, f, g)
-    np.testing.assert_allclose(w @ g(a), f(1.0) - f(0.0), atol=1e-2)  # a second-order rule: 0.3% at 40 nodes
+    np.testing.assert_allclose(w @ g(a), f(1.0) - f(0.0), atol=1e-3)
     assert rule.ask()[0].size == 0 and rule.ask()[1].size == 0  # done stays done
-    rule = Q.AdaptiveMidpoint(20, 0.0, 1.0)
+    rule = Q.AdaptiveSimpson(20, 0.0, 1.0)
     rule.ask()
     with pytest.raises(RuntimeError, match="tell"):
         rule.ask()
     with pytest.raises(ValueError, match="steps"):
-        Q.AdaptiveMidpoint(0, 0.0, 1.0)
+        Q.AdaptiveSimpson(0, 0.0, 1.0)
     with pytest.raises(ValueError, match="outputs"):
-        Q.AdaptiveMidpoint(9, [0.0, 1.0], 1.0)
+        Q.AdaptiveSimpson(9, [0.0, 1.0], 1.0)
+
+
+def test_simpson_weights_mixed_cells():
+    a = np.array([0.0, 0.25, 0.5, 1.0])
+    w = Q.simpson_weights(a, np.array([True, False, True, True]))
+    np.testing.assert_allclose(w, [0.5 / 6, 2 / 6, 0.5 / 6 + 0.25, 0.25])
+    for p in range(2):  # the trapezoid half makes the mixed rule degree 1
+        assert abs(w @ a**p - 1 / (p + 1)) < 1e-14

@@ -4,13 +4,14 @@ Two kinds of rule:
 
 * fixed rules (:func:`quadrature`): the same points and weights for every
   path — Gauss–Legendre and the Riemann rules, Captum's names;
-* :class:`AdaptiveMidpoint`: one path's points, placed where the rule's
+* :class:`AdaptiveSimpson`: one path's points, placed where the rule's
   *known* error is largest. Integrated gradients integrates
   ``g(alpha) = d/dalpha f(b + alpha (x - b))``, whose integral over a cell
   ``[a, c]`` is ``f(c) - f(a)``: forward passes alone (about a third of the
-  cost of a gradient pass) give it exactly, so the error of the rule on a
-  cell, ``h g(m) - (f(c) - f(a))``, is computed (no estimate) from the
-  passes made, and the cells' errors add up to the completeness residual.
+  cost of a gradient pass) give it exactly and show where ``f`` bends, so
+  the error of the rule on a cell, ``h/6 (g(a) + 4 g(m) + g(c)) - (f(c) -
+  f(a))``, is computed (no estimate) from the passes made, and the cells'
+  errors add up to the completeness residual.
 
 This module is numbers only (numpy): the kernels evaluate the model.
 
@@ -27,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["QUADRATURE_RULES", "DEGREE", "quadrature", "AdaptiveMidpoint"]
+__all__ = ["QUADRATURE_RULES", "DEGREE", "quadrature", "simpson_weights", "AdaptiveSimpson"]
 
 #: Fixed integration rules (Captum's names), see :func:`quadrature`.
 QUADRATURE_RULES = ("gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle")
@@ -37,7 +38,8 @@ def DEGREE(method: str, steps: int) -> int:  # noqa: N802 - a table, read like a
     """Highest polynomial degree ``method`` with ``steps`` points integrates exactly.
 
     Gauss–Legendre ``2 steps - 1``; midpoint and trapezoid 1; left/right 0;
-    ``"adaptive"`` (composite midpoint on its own cells) 1.
+    ``"adaptive"`` (composite Simpson on its own cells) 3 for odd ``steps >= 3``,
+    else 1 (an even count leaves one trapezoid cell).
     """
     if method == "gausslegendre":
         return 2 * steps - 1
@@ -46,7 +48,7 @@ def DEGREE(method: str, steps: int) -> int:  # noqa: N802 - a table, read like a
     if method in ("riemann_left", "riemann_right"):
         return 0
     if method == "adaptive":
-        return 1
+        return 3 if steps >= 3 and steps % 2 == 1 else 1
     raise ValueError(f"unknown rule {method!r}")
 
 
@@ -72,7 +74,7 @@ def quadrature(method: str, steps: int) -> tuple[np.ndarray, np.ndarray]:
     ``1/(steps-1)``, halved at both ends, summing to 1); Captum's weights are
     ``1/steps`` (summing to ``1 - 1/steps``), i.e. the same shape scaled by
     ``(steps-1)/steps``, which breaks completeness even on a linear model.
-    ``"adaptive"`` places its points per path, see :class:`AdaptiveMidpoint`.
+    ``"adaptive"`` places its points per path, see :class:`AdaptiveSimpson`.
 
     Example
     -------
@@ -98,46 +100,79 @@ def quadrature(method: str, steps: int) -> tuple[np.ndarray, np.ndarray]:
     return (np.arange(n) + offset) / n, w
 
 
-class AdaptiveMidpoint:
-    """Composite midpoint rule on one path, its cells placed from forward values and exact cell errors.
+def simpson_weights(alphas: np.ndarray, is_edge: np.ndarray) -> np.ndarray:
+    """Weights of the composite rule on sorted ``alphas`` with cell edges marked by ``is_edge``.
+
+    A cell runs between consecutive edges; with one node inside (its middle)
+    it is a Simpson cell (weights ``h/6, 4h/6, h/6``), with none a trapezoid
+    cell (``h/2, h/2``). The first and last nodes must be edges.
+
+    Example
+    -------
+    >>> simpson_weights(np.array([0.0, 0.25, 0.5, 1.0]), np.array([True, False, True, True])).tolist()
+    [0.08333333333333333, 0.3333333333333333, 0.3333333333333333, 0.25]
+    """
+    w = np.zeros(len(alphas))
+    edges = np.flatnonzero(is_edge)
+    for i, j in zip(edges[:-1], edges[1:]):
+        h = alphas[j] - alphas[i]
+        if j - i == 2:
+            w[i] += h / 6
+            w[i + 1] += 4 * h / 6
+            w[j] += h / 6
+        elif j - i == 1:
+            w[i] += h / 2
+            w[j] += h / 2
+        else:  # pragma: no cover - the refinement never builds such cells
+            raise ValueError("a cell holds more than one inner node")
+    return w
+
+
+class AdaptiveSimpson:
+    """Composite Simpson rule on one path: cells placed from forward values, refined by exact cell errors.
 
     Integrated gradients integrates ``g(alpha) = d/dalpha f(b + alpha (x - b))``
     and, by the fundamental theorem, the integral of ``g`` over a cell
-    ``[a, c]`` is ``f(c) - f(a)``: forward passes alone (no gradient) give
-    every cell's exact share of ``f(x) - f(b)``. The rule has one gradient
-    node at the middle ``m`` of each cell, weighted by its width ``h``; the
-    cell's error ``h g(m) - (f(c) - f(a))`` is then known exactly, and the
-    errors add up to the completeness residual. It runs in three phases:
+    ``[a, c]`` is ``f(c) - f(a)``: forward passes alone show where ``f`` bends,
+    and every gradient pass returns ``f`` and ``g`` at its point. Phases:
 
-    1. *probe* (forward passes only): ``f`` on :attr:`START_CELLS` equal
-       cells, then bisection of the cells where the slope ``(f(c) - f(a)) / h``
-       changes most from the neighbouring cells (``h`` times the slope
-       changes at both ends), until there are ``cells`` cells;
-    2. one gradient node at the middle of every cell (one batch);
-    3. *refine*: rounds that split the cells with the largest ``|error|``
-       (summed over outputs) into thirds, the old node staying the middle
-       third's node (no pass is wasted): two new edges (forward passes) and
-       two new nodes (gradient passes) per split, until ``steps`` nodes.
+    1. *probe* (forward passes only, about a third of the cost of a gradient
+       pass): ``f`` on :attr:`START_CELLS` equal cells, then bisection of the
+       cells where the secant slope changes most (``h`` times the slope
+       changes at both ends), until ``probes`` points;
+    2. *merge*: the probed grid is merged down to ``cells`` cells, dropping
+       the edges where ``f`` strays least from the merged cell's secant; each
+       cell gets gradient nodes at both ends and its middle (a Simpson cell,
+       ``h/6, 4h/6, h/6``; neighbours share an end);
+    3. *refine*: rounds that bisect the cells with the largest exact error
+       ``h/6 (g(a) + 4 g(m) + g(c)) - (f(c) - f(a))`` (summed over outputs), two
+       new nodes per cell, the old ones kept (no pass is wasted), until
+       ``steps`` nodes; an odd leftover node splits the worst cell into a
+       Simpson half and a trapezoid half.
 
-    A forward pass costs about a third of a forward+backward, so the probes
-    are cheap; every weight is a cell's width (nothing is fitted to ``f``,
-    the weights sum to 1 and the rule is exact for linear ``g``).
+    The cell errors add up to the completeness residual; every weight comes
+    from the cells' widths (nothing is fitted to ``f``; they sum to 1).
+    Simpson's rule has no error of order ``h^3`` where ``g`` is smooth (the
+    midpoint rule does, of one sign where ``g`` curves one way), and the
+    merged grid puts the cell edges where ``f`` bends (a ramp 1e-3 wide ends
+    up with its edges in cells of width ~1e-6).
 
     Use: ``probe, grad = rule.ask()``; evaluate ``f`` at ``probe`` and ``f``,
-    ``g`` at ``grad``; ``rule.tell(f_probe, g_grad)``; repeat until both are
-    empty; then ``rule.weights()``.
+    ``g`` at ``grad``; ``rule.tell(f_probe, f_grad, g_grad)``; repeat until
+    both are empty; then ``rule.weights()``.
 
     Parameters
     ----------
     steps : int >= 1
-        Gradient nodes in all. With ``steps <= START_CELLS`` the rule is the
-        uniform midpoint rule (no probes, one round).
+        Gradient nodes in all. ``1``: the midpoint; ``2``: the trapezoid on
+        ``{0, 1}``; below :attr:`MIN_PROBED` steps there are no probes (equal
+        Simpson cells to start from).
     f0, f1 : array ``(T,)`` or float
         ``f`` at ``alpha = 0`` and ``1`` (the baseline and input scores).
     cells : int, optional
-        Cells after the probe phase (default :attr:`CELL_FRACTION` of ``steps``);
-        the remaining ``steps - cells`` nodes go to refinement (an odd one
-        more goes to the probe phase).
+        Simpson cells after the merge (default :attr:`CELL_FRACTION` of ``steps``).
+    probes : int, optional
+        Forward-only points of phase 1 (default :attr:`PROBE_FRACTION` of ``steps``).
     round_fraction : float
         Share of the cells split per round (at least one): larger rounds
         batch more points per pass, smaller ones follow the errors closer.
@@ -146,19 +181,21 @@ class AdaptiveMidpoint:
     -------
     >>> f = lambda a: np.tanh(40 * (a - 0.3))
     >>> g = lambda a: 40 / np.cosh(40 * (a - 0.3)) ** 2
-    >>> rule = AdaptiveMidpoint(40, f(0.0), f(1.0))
+    >>> rule = AdaptiveSimpson(40, f(0.0), f(1.0))
     >>> probe, grad = rule.ask()
     >>> while len(probe) or len(grad):
-    ...     rule.tell(f(probe), g(grad))
+    ...     rule.tell(f(probe), f(grad), g(grad))
     ...     probe, grad = rule.ask()
     >>> a, w = rule.weights()
-    >>> bool(abs(w @ g(a) - (f(1.0) - f(0.0))) < 1e-3 * 2)
+    >>> bool(abs(w @ g(a) - (f(1.0) - f(0.0))) < 1e-4)
     True
     """
 
     START_CELLS = 8
-    CELL_FRACTION = 0.5
-    PROBE_FRACTION = 1.0
+    MIN_PROBED = 16
+    CELL_FRACTION = 0.25
+    PROBE_FRACTION = 0.5
+    UNIFORM_CELLS = 4
 
     def __init__(
         self, steps: int, f0: Any, f1: Any, *, cells: int | None = None, probes: int | None = None,
@@ -173,108 +210,118 @@ class AdaptiveMidpoint:
             raise ValueError(f"f0 and f1 need the same number of outputs, got {f0.shape} and {f1.shape}")
         self.round_fraction = float(round_fraction)
         s = self.steps
-        if s <= self.START_CELLS:
-            c0 = s
-        else:
-            c0 = int(round(s * self.CELL_FRACTION)) if cells is None else int(cells)
-            c0 = min(s, max(self.START_CELLS, c0))
-            c0 += (s - c0) % 2  # every split adds two nodes
-        self.cells = c0
+        c0 = int(round(s * self.CELL_FRACTION)) if cells is None else int(cells)
+        self.cells = max(2, min(c0, (s - 1) // 2))
         p = int(round(s * self.PROBE_FRACTION)) if probes is None else int(probes)
-        self.probes = max(p, c0 - 1, self.START_CELLS - 1)  # the forward-only points of phase 1
-        self.edges = np.array([0.0, 1.0])
-        self.fe = np.stack([f0, f1])  # (E, T): f at the edges
-        self.nodes = np.zeros(0)  # every gradient node asked for, in order
+        self.probes = max(p, self.cells - 1, self.START_CELLS - 1) if s >= self.MIN_PROBED else 0
+        self.grid = np.array([0.0, 1.0])  # phase 1: the probed grid and f there
+        self.fgrid = np.stack([f0, f1])
+        self.alphas = np.zeros(0)  # phases 2-3: sorted nodes, f and g there, cell edges
+        self.f = np.zeros((0, f0.size))
         self.g = np.zeros((0, f0.size))
-        self.node_of = np.zeros(0, dtype=int)  # per cell: index into nodes, -1 before phase 2
+        self.is_edge = np.zeros(0, dtype=bool)
+        self.asked = np.zeros(0)  # every node in the order asked for
         self.phase = "start"
-        self.probed = 0  # forward-only points of phase 1
-        self.forward_points = 0  # all forward-only points asked for
+        self.forward_points = 0
         self._probe = np.zeros(0)
         self._grad = np.zeros(0)
+        self._grad_edge = np.zeros(0, dtype=bool)
 
     # ---------------------------------------------------------------- rounds
     def ask(self) -> tuple[np.ndarray, np.ndarray]:
         """The next round's forward-only points and gradient points (both empty: done)."""
         if len(self._probe) or len(self._grad):
             raise RuntimeError("ask() again before tell() for the last round")
-        probe, grad = np.zeros(0), np.zeros(0)
-        if self.phase == "start":
-            k = min(self.START_CELLS, self.cells)
-            if self.cells == self.steps and k == self.cells:  # nothing to place: the uniform midpoint rule
-                self.edges = np.linspace(0.0, 1.0, k + 1)
-                self.fe = np.full((k + 1, self.fe.shape[1]), np.nan)
-                grad, self.phase = (np.arange(k) + 0.5) / k, "done"
-            else:
-                probe, self.phase = np.arange(1, k) / k, "probe"
-        elif self.phase == "probe" and len(self.edges) - 2 < self.probes:
-            c = len(self.edges) - 1
+        probe, grad, edge = np.zeros(0), np.zeros(0), np.zeros(0, dtype=bool)
+        s = self.steps
+        if self.phase == "start" and s <= 2:
+            grad, edge = (np.array([0.5]), np.array([False])) if s == 1 else (np.array([0.0, 1.0]), np.array([True, True]))
+            self.phase = "done"
+        elif self.phase == "start" and self.probes == 0:  # equal Simpson cells
+            k = min(self.UNIFORM_CELLS, (s - 1) // 2)
+            grad, edge = np.linspace(0.0, 1.0, 2 * k + 1), np.arange(2 * k + 1) % 2 == 0
+            self.phase = "refine"
+        elif self.phase == "start":
+            probe, self.phase = np.arange(1, self.START_CELLS) / self.START_CELLS, "probe"
+        elif self.phase == "probe" and len(self.grid) - 2 < self.probes:
+            c = len(self.grid) - 1
             r = min(self.probes - (c - 1), max(1, math.ceil(self.round_fraction * c)))
             pick = np.sort(self._top(self._slope_changes(), r))
-            probe = (self.edges[pick] + self.edges[pick + 1]) / 2
+            probe = (self.grid[pick] + self.grid[pick + 1]) / 2
         elif self.phase == "probe":
-            self.probed = len(self.edges) - 2
-            keep = self._merge(self.cells)
-            self.edges, self.fe = self.edges[keep], self.fe[keep]
-            grad, self.phase = (self.edges[:-1] + self.edges[1:]) / 2, "nodes"
-        elif self.phase == "refine" and len(self.nodes) + 2 <= self.steps:
-            c = len(self.edges) - 1
-            r = min((self.steps - len(self.nodes)) // 2, max(1, math.ceil(self.round_fraction * c)))
-            pick = np.sort(self._top(np.abs(self.cell_errors()).sum(1), r))
-            a, h = self.edges[pick], np.diff(self.edges)[pick]
-            probe = np.concatenate([a + h / 3, a + 2 * h / 3])
-            grad = np.concatenate([a + h / 6, a + 5 * h / 6])
-        self._probe, self._grad = probe, grad
+            e = self.grid[self._merge(self.cells)]
+            grad = np.sort(np.concatenate([e, (e[:-1] + e[1:]) / 2]))
+            edge = np.isin(grad, e)
+            self.phase = "refine"
+        elif self.phase == "refine":
+            grad, edge = self._refine()
+        self._probe, self._grad, self._grad_edge = probe, grad, edge
         self.forward_points += len(probe)
         return probe.copy(), grad.copy()
 
-    def tell(self, f_probe: Any, g_grad: Any) -> None:
-        """Record ``f`` at the last probe points and ``g = df/dalpha`` at the last gradient points,
-        each ``(M,)`` or ``(M, T)``."""
-        t = self.fe.shape[1]
-        fp = np.asarray(f_probe, dtype=np.float64).reshape(len(self._probe), t) if len(self._probe) else None
-        gg = np.asarray(g_grad, dtype=np.float64).reshape(len(self._grad), t) if len(self._grad) else None
-        if len(self._grad):
-            first = len(self.nodes)
-            self.nodes = np.concatenate([self.nodes, self._grad])
-            self.g = np.concatenate([self.g, gg])
-            if self.phase in ("nodes", "done"):  # one node per cell, in cell order
-                self.node_of = first + np.arange(len(self._grad))
-                self.phase = "refine" if self.phase == "nodes" else "done"
-            else:  # refine: the split cells' outer thirds get the new nodes
-                r = len(self._grad) // 2
-                old_edges, old_nodes = self.edges, self.node_of
-                left = first + np.arange(r)
-                right = first + r + np.arange(r)
-                cell_of_split = np.searchsorted(old_edges, self._probe[:r], side="right") - 1
-                node_of = [[n] for n in old_nodes]
-                for i, c in enumerate(cell_of_split):
-                    node_of[c] = [left[i], old_nodes[c], right[i]]
-                self.node_of = np.array([n for ns in node_of for n in ns])
+    def tell(self, f_probe: Any, f_grad: Any, g_grad: Any) -> None:
+        """Record ``f`` at the last probe points, and ``f`` and ``g = df/dalpha`` at the last gradient
+        points; each ``(M,)`` or ``(M, T)``."""
+        t = self.fgrid.shape[1]
         if len(self._probe):
-            e = np.concatenate([self.edges, self._probe])
-            order = np.argsort(e, kind="stable")
-            self.edges = e[order]
-            self.fe = np.concatenate([self.fe, fp])[order]
+            fp = np.asarray(f_probe, dtype=np.float64).reshape(len(self._probe), t)
+            a = np.concatenate([self.grid, self._probe])
+            order = np.argsort(a, kind="stable")
+            self.grid, self.fgrid = a[order], np.concatenate([self.fgrid, fp])[order]
+        if len(self._grad):
+            fg = np.asarray(f_grad, dtype=np.float64).reshape(len(self._grad), t)
+            gg = np.asarray(g_grad, dtype=np.float64).reshape(len(self._grad), t)
+            self.asked = np.concatenate([self.asked, self._grad])
+            a = np.concatenate([self.alphas, self._grad])
+            order = np.argsort(a, kind="stable")
+            self.alphas = a[order]
+            self.f = np.concatenate([self.f, fg])[order]
+            self.g = np.concatenate([self.g, gg])[order]
+            self.is_edge = np.concatenate([self.is_edge, self._grad_edge])[order]
         self._probe, self._grad = np.zeros(0), np.zeros(0)
+        self._grad_edge = np.zeros(0, dtype=bool)
+
+    def _refine(self) -> tuple[np.ndarray, np.ndarray]:
+        left = self.steps - len(self.alphas)
+        none = (np.zeros(0), np.zeros(0, dtype=bool))
+        if left <= 0:
+            return none
+        edges = np.flatnonzero(self.is_edge)
+        cells = list(zip(edges[:-1], edges[1:]))
+        err = np.abs(self.cell_errors()).sum(1)
+        ranked = [cells[k] for k in self._top(err, len(cells)) if cells[k][1] - cells[k][0] == 2]
+        if not ranked:
+            return none
+        a = self.alphas
+        if left == 1:  # odd leftover: [a, m, c] -> Simpson [a, q, m] + trapezoid [m, c]
+            i, _ = ranked[0]
+            self.is_edge[i + 1] = True
+            return np.array([(a[i] + a[i + 1]) / 2]), np.array([False])
+        r = min(left // 2, len(ranked), max(1, math.ceil(self.round_fraction * len(cells))))
+        new = []
+        for i, j in sorted(ranked[:r]):
+            new += [(a[i] + a[i + 1]) / 2, (a[i + 1] + a[j]) / 2]
+            self.is_edge[i + 1] = True  # the old middle becomes the edge between the halves
+        return np.array(new), np.zeros(len(new), dtype=bool)
 
     # --------------------------------------------------------------- errors
-    def _top(self, score: np.ndarray, r: int) -> np.ndarray:
+    @staticmethod
+    def _top(score: np.ndarray, r: int) -> np.ndarray:
         """Indices of the ``r`` largest scores (ties: the earlier cell), deterministic."""
         return np.argsort(-score, kind="stable")[:r]
 
     def _slope_changes(self) -> np.ndarray:
-        """Per cell: ``h`` times the change of the secant slope at its two ends (summed over outputs)."""
-        h = np.diff(self.edges)
-        slope = np.diff(self.fe, axis=0) / h[:, None]
-        jump = np.abs(np.diff(slope, axis=0)).sum(1)  # at the inner edges
+        """Per probed cell: ``h`` times the change of the secant slope at its two ends (summed over outputs)."""
+        h = np.diff(self.grid)
+        slope = np.diff(self.fgrid, axis=0) / h[:, None]
+        jump = np.abs(np.diff(slope, axis=0)).sum(1)  # at the inner grid points
         pad = np.concatenate([[0.0], jump, [0.0]])
         return h * (pad[:-1] + pad[1:])
 
     def _merge(self, cells: int) -> np.ndarray:
-        """Indices of the probed edges that bound ``cells`` cells: adjacent cells merged, greedily, where
-        ``f`` at the edges between them strays least from the merged cell's secant (summed over outputs)."""
-        a, f = self.edges, self.fe
+        """Indices of the grid points that bound ``cells`` cells: neighbouring cells merged, greedily,
+        where ``f`` at the points between them strays least from the merged cell's secant."""
+        a, f = self.grid, self.fgrid
         keep = list(range(len(a)))
 
         def cost(i: int, j: int) -> float:  # the cell a[i]..a[j]: largest distance of inner f from its secant
@@ -286,7 +333,7 @@ class AdaptiveMidpoint:
 
         costs = [cost(keep[k - 1], keep[k + 1]) for k in range(1, len(keep) - 1)]
         while len(keep) - 1 > cells:
-            k = int(np.argmin(costs)) + 1  # drop edge keep[k]: ties go to the earliest
+            k = int(np.argmin(costs)) + 1  # drop the grid point keep[k]; ties go to the earliest
             del keep[k]
             del costs[k - 1]
             for q in (k - 1, k):  # the costs of dropping the neighbours changed
@@ -295,14 +342,18 @@ class AdaptiveMidpoint:
         return np.array(keep)
 
     def cell_errors(self) -> np.ndarray:
-        """``(cells, T)``: each cell's ``h g(m)`` minus its exact integral ``f(c) - f(a)``."""
-        if self.phase not in ("refine", "done") or np.isnan(self.fe).any():
-            raise RuntimeError("cell errors need every cell's node and the f at every edge")
-        h = np.diff(self.edges)
-        return h[:, None] * self.g[self.node_of] - np.diff(self.fe, axis=0)
+        """``(cells, T)``: each cell's rule minus its exact integral ``f(c) - f(a)``."""
+        edges = np.flatnonzero(self.is_edge)
+        out = []
+        for i, j in zip(edges[:-1], edges[1:]):
+            h = self.alphas[j] - self.alphas[i]
+            ww = np.array([h / 6, 4 * h / 6, h / 6]) if j - i == 2 else np.array([h / 2, h / 2])
+            out.append(ww @ self.g[i : j + 1] - (self.f[j] - self.f[i]))
+        return np.array(out).reshape(len(out), -1)
 
     def weights(self) -> tuple[np.ndarray, np.ndarray]:
-        """The gradient nodes in the order asked for, and their weights (the cells' widths, summing to 1)."""
-        w = np.zeros(len(self.nodes))
-        w[self.node_of] = np.diff(self.edges)
-        return self.nodes.copy(), w
+        """The gradient nodes in the order asked for, and their weights (summing to 1)."""
+        if self.steps == 1:
+            return self.asked.copy(), np.ones(1)
+        w = simpson_weights(self.alphas, self.is_edge)
+        return self.asked.copy(), w[np.searchsorted(self.alphas, self.asked)]
