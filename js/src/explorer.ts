@@ -18,7 +18,7 @@ import { paramControls, type ParamSpec } from "./explorer/params";
 import { injectExplorerStyle } from "./explorer/style";
 import { TrustPanel, type TrustSummary } from "./explorer/trust";
 import { drawBar, drawImageMap, tokenSpans } from "./explorer/views";
-import { watchTheme } from "./text/theme_watch";
+import { watchTheme } from "./lib/theme_watch";
 
 interface MethodSpec {
   name: string;

@@ -23,7 +23,7 @@ import { rowScales, sampleData, shownSum, type SampleData } from "./text/data";
 import { exportTokens } from "./text/export";
 import { breakLines, gutterWidth } from "./text/layout";
 import { injectTextStyle } from "./text/style";
-import { watchTheme } from "./text/theme_watch";
+import { watchTheme } from "./lib/theme_watch";
 
 export { FLAG_CONTINUATION, FLAG_PADDING, FLAG_SPECIAL, tokenColors };
 

@@ -30,20 +30,12 @@ class WidgetTypeError(traitlets.TraitError, TypeError):
 
 def to_numpy(x: Any, what: str) -> np.ndarray:
     """A numpy array from numpy/torch/nested lists; TypeError for non-numeric input."""
-    try:
-        import torch
+    from ..attribution import _np  # the results' own torch → numpy conversion (half floats widened)
 
-        if isinstance(x, torch.Tensor):
-            x = x.detach().cpu()
-            if x.dtype in (torch.bfloat16, torch.float16):
-                x = x.float()
-            x = x.numpy()
-    except ImportError:  # pragma: no cover
-        pass
     if x is None:
         raise WidgetTypeError(f"{what} must be an array or tensor, got None")
     try:
-        a = np.asarray(x)
+        a = _np(x)
     except (ValueError, TypeError) as e:  # ragged lists
         raise WidgetTypeError(f"{what} must be a numeric array or tensor: {e}") from None
     if a.dtype == object or not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_):

@@ -143,8 +143,8 @@ export function legendRows(entries: { kind: string; text: string }[], x0: number
   return { entries: out, rows: entries.length ? row + 1 : 0 };
 }
 
-// ------------------------------------------------------------------ single
-export interface SingleInput {
+/** What the one-row views (force bar, waterfall) share: the drawing width, font and the output axis. */
+export interface RowPlotInput {
   width: number;
   family: string;
   /** padded axis range in output units */
@@ -153,6 +153,10 @@ export interface SingleInput {
   link: string;
   base: number;
   output: number;
+}
+
+// ------------------------------------------------------------------ single
+export interface SingleInput extends RowPlotInput {
   /** every segment's extent in output units (for the bar's box) */
   segments: { lo: number; hi: number }[];
   /** feature labels in priority order, each under the middle of its segment */
@@ -285,14 +289,7 @@ export function layoutSingle(inp: SingleInput, measure: Measure): SingleLayout {
 }
 
 // --------------------------------------------------------------- waterfall
-export interface WaterfallInput {
-  width: number;
-  family: string;
-  lo: number;
-  hi: number;
-  link: string;
-  base: number;
-  output: number;
+export interface WaterfallInput extends RowPlotInput {
   /** bottom to top */
   rows: { start: number; end: number; value: number; label: string; valueText: string }[];
   outText: string;
