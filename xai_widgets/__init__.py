@@ -26,6 +26,7 @@ from .explain import (
     sanity_check,
 )
 from .widgets import AttentionView, Explorer, ForcePlot, HeatmapOverlay, TextHeatmap, explore
+from .widgets import SummaryPlot
 from .widgets._html import save_html
 from . import demo
 
@@ -57,5 +58,6 @@ __all__ = [
     "TextHeatmap",
     "ForcePlot",
     "AttentionView",
+    "SummaryPlot",
     "save_html",
 ]

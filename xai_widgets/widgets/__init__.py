@@ -3,6 +3,7 @@ from .attention_view import AttentionView
 from .explorer import Explorer, explore
 from .force_plot import ForcePlot
 from .heatmap_overlay import HeatmapOverlay
+from .summary_plot import SummaryPlot
 from .text_heatmap import TextHeatmap
 
-__all__ = ["HeatmapOverlay", "TextHeatmap", "ForcePlot", "AttentionView", "Explorer", "explore"]
+__all__ = ["HeatmapOverlay", "TextHeatmap", "ForcePlot", "AttentionView", "Explorer", "explore", "SummaryPlot"]

@@ -33,63 +33,10 @@ MODES: tuple[str, ...] = ("auto", "single", "stacked", "waterfall")
 LINKS: tuple[str, ...] = ("identity", "logit")
 
 
-def _is_shap_explanation(x: Any) -> bool:
-    return type(x).__name__ == "Explanation" and hasattr(x, "values") and hasattr(x, "base_values")
-
-
-def _as_attribution(x: Any) -> Attribution:
-    if isinstance(x, Attribution):
-        return x
-    if _is_shap_explanation(x):
-        return Attribution.from_shap(x)
-    try:
-        import torch
-
-        tensor = isinstance(x, torch.Tensor)
-    except ImportError:  # pragma: no cover
-        tensor = False
-    if isinstance(x, (np.ndarray, list)) or tensor:
-        return Attribution.from_array(ser.to_numpy(x, "attribution"))
-    raise WidgetTypeError(
-        f"attribution must be an Attribution, a shap.Explanation or an (N, M) array; got {type(x).__name__}"
-    )
-
-
-def _class_label(k: int, names: Sequence[str] | None) -> str:
-    if names is not None and 0 <= k < len(names):
-        return f"{k} ({names[k]!r})"
-    return str(k)
-
-
-def _one_target(attr: Attribution, n: int) -> int | None:
-    """The one output every row explains, or None when unknown; ValueError when the rows differ.
-
-    A kernel's default ``target=None`` picks each row's top class, so the rows
-    of a multiclass attribution may explain different outputs: stacking them
-    would put different classes on one axis.
-    """
-    t = attr.target
-    if t is None or attr.params.get("target") == "all":
-        return None
-    t = np.asarray(t).reshape(-1)
-    if t.size == 0 or not np.issubdtype(t.dtype, np.integer):
-        return None
-    classes, counts = np.unique(t, return_counts=True)
-    if len(classes) == 1:
-        return int(classes[0])
-    if t.size != n:
-        return None
-    names = getattr(attr, "output_names", None)
-    listed = ", ".join(f"{_class_label(int(c), names)} in {k} row{'s' if k > 1 else ''}"
-                       for c, k in list(zip(classes, counts))[:8])
-    more = f", and {len(classes) - 8} more" if len(classes) > 8 else ""
-    first = int(classes[counts.argmax()])
-    example = f"target={first}" + (f" or target={names[first]!r}" if names is not None and first < len(names) else "")
-    raise WidgetValueError(
-        f"the {n} rows explain {len(classes)} different outputs ({listed}{more}): a force plot puts one output "
-        f"on its axis and would mix classes. Explain one class for every row ({example} in the kernel; the "
-        f"default target=None picks each row's top class), or show one row (attribution[i])"
-    )
+from ._rows import as_attribution as _as_attribution  # noqa: E402,F401  (shared with SummaryPlot)
+from ._rows import class_label as _class_label  # noqa: E402,F401
+from ._rows import is_shap_explanation as _is_shap_explanation  # noqa: E402,F401
+from ._rows import one_target as _one_target  # noqa: E402
 
 
 def _rows(a: np.ndarray, what: str) -> np.ndarray:
