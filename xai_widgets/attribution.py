@@ -369,20 +369,31 @@ class Attribution:
         **kwargs
             ``cmap``, ``alpha`` (overlay opacity at the clip value), ``sign``,
             ``clip_percentile``, ``reduce``, ``style`` ("auto", "bars",
-            "tokens", "force", "waterfall"), ``title``, ``colorbar``,
-            ``max_features``, ``coverage``, ``link``.
+            "tokens", "force", "waterfall"; "beeswarm", "bar", "scatter"
+            summarise every row), ``title``, ``colorbar``, ``max_features``,
+            ``coverage``, ``link``; for the summary styles ``feature`` (the
+            scatter plot's feature; default the largest mean |value|),
+            ``color`` (its colouring feature; default the strongest
+            interaction) and ``max_display`` (rows before the rest collapse
+            into "N other features", default 20).
 
         Image-shaped values ``(N, C, H, W)``/``(N, H, W)`` are drawn over the
         image as ``HeatmapOverlay`` draws them: a diverging colormap covers the
         image in proportion to |value| (zero leaves it untouched); 1-D rows as
         coloured bars or tokens, a force plot (the default when the attribution
-        has base values/outputs) or a waterfall.
+        has base values/outputs) or a waterfall. ``style="beeswarm"``, ``"bar"``
+        and ``"scatter"`` draw the whole dataset ``(N, M)`` as
+        :class:`~xai_widgets.SummaryPlot` does (``sample`` is ignored; with
+        ``target="all"`` values, the bar plot shows every output and the
+        other two need ``target=``).
 
         Example
         -------
         >>> import numpy as np, xai_widgets as xw
         >>> a = xw.Attribution.from_array(np.array([[0.5, -0.2, 0.1]]))
         >>> ax = a.plot(style="bars", feature_names=["age", "bmi", "bp"])  # doctest: +SKIP
+        >>> many = xw.Attribution.from_array(np.random.randn(100, 3), np.random.randn(100, 3))
+        >>> ax = many.plot(style="beeswarm")                                  # doctest: +SKIP
         """
         from .plotting import plot_attribution
 

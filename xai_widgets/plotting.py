@@ -10,7 +10,11 @@ value gets the full ``alpha``); 1-D rows ``(N, T)``
 names look like tokenizer output), as a force plot from the base value to the
 output (``style="force"``, the default when the attribution carries
 ``base_values`` or ``outputs``) or as a waterfall (``style="waterfall"``) —
-the static counterparts of :class:`~xai_widgets.ForcePlot`.
+the static counterparts of :class:`~xai_widgets.ForcePlot`. Whole datasets
+``(N, M)`` (``(N, K, M)`` for ``target="all"``) are summarised with
+``style="beeswarm"``, ``"bar"`` or ``"scatter"`` (dependence), drawn by the
+same code as :class:`~xai_widgets.SummaryPlot`'s static picture
+(``_display/summary.py``).
 """
 from __future__ import annotations
 
@@ -21,7 +25,10 @@ import numpy as np
 from ._display.colors import DIVERGING, colorbar_mappable, colormap, overlay_rgb, position, shown
 from ._display.force import _NEG, _POS, collapse_features, plot_force, plot_waterfall  # noqa: F401  (public here)
 
-__all__ = ["plot_attribution", "plot_force", "plot_waterfall", "overlay_rgb"]
+__all__ = ["plot_attribution", "plot_force", "plot_waterfall", "overlay_rgb", "SUMMARY_STYLES"]
+
+#: ``Attribution.plot`` styles that summarise every row at once.
+SUMMARY_STYLES: tuple[str, ...] = ("beeswarm", "bar", "scatter")
 
 _TOKENISH = ("##", "▁", "Ġ")
 _SIGNS = ("all", "positive", "negative", "absolute")
@@ -115,8 +122,11 @@ def plot_attribution(
     link: str = "identity",
     feature_names: Any = None,
     target: Any = None,
+    feature: int | None = None,
+    color: int | None = None,
+    max_display: int = 20,
 ):
-    """Draw one row of an :class:`~xai_widgets.Attribution`; returns the ``Axes``.
+    """Draw one row of an :class:`~xai_widgets.Attribution` (or, for the summary styles, every row); returns the ``Axes``.
 
     See :meth:`xai_widgets.Attribution.plot` for the parameters.
     """
@@ -131,6 +141,9 @@ def plot_attribution(
         raise ValueError(f"alpha must be a number in [0, 1], got {alpha!r}")
     if not 0 < float(clip_percentile) <= 100:
         raise ValueError(f"clip_percentile must be in (0, 100], got {clip_percentile!r}")
+    if style in SUMMARY_STYLES:
+        return _plot_summary(attribution, style, ax=ax, title=title, feature_names=feature_names, target=target,
+                             feature=feature, color=color, max_display=max_display)
     values = np.asarray(attribution.values, dtype=np.float64)
     n = values.shape[0]
     if not -n <= sample < n:
@@ -233,7 +246,8 @@ def plot_attribution(
                 x += gap
             x += w
     else:
-        raise ValueError(f"unknown style {style!r}; expected 'auto', 'bars', 'tokens', 'force' or 'waterfall'")
+        raise ValueError(f"unknown style {style!r}; expected 'auto', 'bars', 'tokens', 'force', 'waterfall', "
+                         "'beeswarm', 'bar' or 'scatter'")
     ax.set_title(title)
     return ax
 
@@ -249,3 +263,62 @@ def _base_value(attribution: Any, row: np.ndarray, sample: int) -> float:
         x = float(b[sample] if b.size > 1 else b[0])
         return x if name == "base_values" else x - float(row.sum())
     return 0.0
+
+
+# ------------------------------------------------------------ dataset summaries
+def _plot_summary(attribution: Any, style: str, *, ax: Any, title: str | None, feature_names: Any, target: Any,
+                  feature: int | None, color: int | None, max_display: int) -> Any:
+    """Beeswarm, bar or dependence plot of every row (``SummaryPlot``'s static picture)."""
+    import matplotlib.pyplot as plt
+
+    from ._display.rows import one_target
+    from ._display.summary import plot_summary
+
+    values = np.asarray(attribution.values, dtype=np.float64)
+    multi = attribution.params.get("target") == "all"
+    if values.ndim != (3 if multi else 2):
+        raise ValueError(
+            f"style={style!r} summarises one value per feature and row, (N, M) values (N, K, M with target='all'); "
+            f"got {values.shape}: image- or token-shaped values are shown with HeatmapOverlay or TextHeatmap"
+        )
+    n, m = values.shape[0], values.shape[-1]
+    outs = None
+    if multi and (style != "bar" or target is not None):
+        values, picked = _pick_output(attribution, values, target)
+        multi = False
+    else:
+        picked = None
+        if not multi:
+            if target is not None:
+                _pick_output(attribution, values, target)  # the same error as the other styles
+            one_target(attribution, n)
+        else:
+            t = np.ravel(attribution.target) if attribution.target is not None else np.arange(values.shape[1])
+            names = attribution.output_names
+            outs = [names[int(i)] if names is not None and 0 <= int(i) < len(names) else f"output {int(i)}" for i in t]
+    if feature_names is not None:
+        names_ = [str(f) for f in feature_names]
+        if len(names_) != m:
+            raise ValueError(f"feature_names has {len(names_)} names but the attribution has {m} features")
+    else:
+        names_ = attribution.feature_names if attribution.feature_names and len(attribution.feature_names) == m \
+            else [f"x{j}" for j in range(m)]
+    data = attribution.data
+    if data is not None:
+        data = np.asarray(data)
+        data = data.astype(np.float64) if data.shape == (n, m) and np.issubdtype(data.dtype, np.number) else None
+    for what, val in (("feature", feature), ("color", color)):
+        if val is not None and not (isinstance(val, (int, np.integer)) and 0 <= int(val) < m):
+            raise ValueError(f"{what} must be a feature index in [0, {m - 1}], got {val!r}")
+    if isinstance(max_display, (bool, np.bool_)) or not isinstance(max_display, (int, np.integer)) or max_display < 1:
+        raise ValueError(f"max_display must be an integer >= 1, got {max_display!r}")
+    if ax is None:
+        rows = min(m, max_display)
+        _, ax = plt.subplots(figsize=(8, 4.6) if style == "scatter" else (8, 0.34 * rows + 1.4))
+    plot_summary(style, values, names_, data=data, ax=ax, max_display=int(max_display), feature=feature, color=color,
+                 output_names=outs)
+    if title is None:
+        parts = [p for p in (picked, attribution.method if attribution.method != "custom" else None) if p]
+        title = " · ".join(parts + [f"{n} samples"])
+    ax.set_title(title, fontsize=10)
+    return ax

@@ -165,3 +165,30 @@ def test_summary_plot_10000_by_30_render_time(open_notebook):
     print(f"\nSummaryPlot 10000x30 beeswarm: first render {ms:.1f} ms")
     assert ms <= 500, f"first render took {ms:.0f} ms"
     nb.assert_no_page_errors()
+
+
+def test_summary_plot_save_html_offline(browser, tmp_path):
+    """The saved page draws with no network and no kernel; hovering and clicking still work, names stay text."""
+    import numpy as np
+
+    import xai_widgets as xw
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 5))
+    w = xw.SummaryPlot(xw.Attribution.from_array(X * [3, 2, 1, 0.5, 0.1], X, base_values=0.0,
+                                                 feature_names=[EVIL, "b", "c", "d", "e"]))
+    path = w.save_html(tmp_path / "summary.html")
+    page, requests, errors = bh.open_offline(browser, path)
+    try:
+        page.wait_for_function("() => document.querySelector('.xw-summary-plot[data-xw-ready=\"1\"]')", timeout=30_000)
+        canvas = page.locator("canvas.xw-summary-canvas")
+        x, y = _point(canvas, 11, 0)
+        page.mouse.move(x, y)
+        tip = page.locator(".xw-tooltip")
+        tip.wait_for(state="visible", timeout=5_000)
+        assert EVIL in tip.text_content()
+        page.wait_for_timeout(200)
+        assert page.evaluate("() => typeof window.__xss") == "undefined"
+        assert requests == [] and errors == []
+    finally:
+        page.context.close()
