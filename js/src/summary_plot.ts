@@ -85,6 +85,8 @@ function render({ model, el }: RenderProps): () => void {
     const key = d.names.join("\u0000") + "|" + d.outputs.join("\u0000");
     if (key !== namesKey) {
       namesKey = key;
+      // no feature values: nothing to put on a dependence plot's x axis
+      fillSelect(kindSel, d.data ? KINDS : KINDS.filter(([k]) => k !== "scatter"), kind);
       fillSelect(outputSel, d.outputs.map((o, i) => [String(i), clip(o, 40)] as [string, string]), "0");
       fillSelect(featureSel, [["", "largest mean |value|"], ...d.names.map((nm, j) => [String(j), clip(nm, 40)] as [string, string])], "");
       fillSelect(colorSel, [["", "strongest interaction"], ...d.names.map((nm, j) => [String(j), clip(nm, 40)] as [string, string])], "");

@@ -86,6 +86,11 @@ def test_summary_plot_three_kinds_hover_click_and_safe_text(open_notebook):
     assert "sample 5 picked" in r_bee.locator(".xw-status").text_content()
     del box
 
+    # PNG download of what is drawn
+    with nb.page.expect_download() as dl:
+        r_bee.locator("button.xw-download").click()
+    assert dl.value.suggested_filename == "summary_beeswarm.png"
+
     # kind is live: the select syncs to Python and redraws
     r_bee.locator("select.xw-kind").select_option("bar")
     assert nb.wait_py("bee.kind", lambda v: v == "bar") == "bar"

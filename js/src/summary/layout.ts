@@ -65,16 +65,15 @@ export function swarmOffsets(v: ArrayLike<number>, nbins = NBINS): Float32Array 
     if (v[i] < lo) lo = v[i];
     if (v[i] > hi) hi = v[i];
   }
-  const quant = new Float64Array(n);
-  for (let i = 0; i < n; i++) quant[i] = Math.round((nbins * (v[i] - lo)) / (hi - lo + 1e-8));
-  const idx = Array.from({ length: n }, (_, i) => i).sort((a, b) => quant[a] - quant[b] || a - b);
-  let layer = 0;
-  let last = NaN;
-  for (const i of idx) {
-    if (quant[i] !== last) layer = 0;
-    out[i] = Math.ceil(layer / 2) * ((layer % 2) * 2 - 1);
-    layer++;
-    last = quant[i];
+  // bins are integers 0..nbins: count per bin, then each dot's rank in its bin in sample order
+  // (a counting pass instead of a sort: 20 rows x 10,000 dots took ~200 ms sorted)
+  const quant = new Int32Array(n);
+  const span = hi - lo + 1e-8;
+  for (let i = 0; i < n; i++) quant[i] = Math.round((nbins * (v[i] - lo)) / span);
+  const seen = new Int32Array(nbins + 2);
+  for (let i = 0; i < n; i++) {
+    const layer = seen[quant[i]]++;
+    out[i] = layer === 0 ? 0 : Math.ceil(layer / 2) * ((layer % 2) * 2 - 1);
   }
   return out;
 }
@@ -99,7 +98,8 @@ export function niceTicks(lo: number, hi: number, count: number): number[] {
   const p = Math.pow(10, Math.floor(Math.log10(raw)));
   const step = [1, 2, 2.5, 5, 10].map((s) => s * p).find((s) => s >= raw) ?? 10 * p;
   const out: number[] = [];
-  for (let t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) out.push(Math.abs(t) < step * 1e-9 ? 0 : t);
+  // k * step, rounded to 12 digits: no 0.6000000000000001 in the labels
+  for (let k = Math.ceil(lo / step - 1e-9); k * step <= hi + step * 1e-9; k++) out.push(k === 0 ? 0 : Number((k * step).toPrecision(12)));
   return out;
 }
 
