@@ -140,7 +140,7 @@ function xAxis(ctx: CanvasRenderingContext2D, p: Plot, lo: number, hi: number, t
   ctx.moveTo(p.left, y + 0.5);
   ctx.lineTo(p.left + p.width, y + 0.5);
   ctx.stroke();
-  const ticks = niceTicks(lo, hi, Math.max(2, Math.floor(p.width / 70)));
+  const ticks = niceTicks(lo, hi, Math.max(3, Math.floor(p.width / 70)));
   ctx.fillStyle = pal.fg2;
   ctx.font = `${FONT_PX - 1}px ${pal.font}`;
   ctx.textAlign = "center";
