@@ -29,6 +29,7 @@ from .widgets import AttentionView, Explorer, ForcePlot, HeatmapOverlay, TextHea
 from .widgets import SummaryPlot
 from .widgets._html import save_html
 from . import demo
+from .explain.distributed import local_cluster
 
 __version__ = "0.1.0"
 
@@ -60,4 +61,5 @@ __all__ = [
     "AttentionView",
     "SummaryPlot",
     "save_html",
+    "local_cluster",
 ]
