@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import xai_widgets as xw
+from xai_widgets.explain.distributed import row_generator
 from xai_widgets.explain import gradients as G
 from counting import RowCounter
 
@@ -117,7 +118,7 @@ def test_smoothgrad_linear_two_inputs(xs):
 
 def test_smoothgrad_noise_per_input_reproduced():
     """grad of (|x1|^2 + |x2|^2) / 2 is (x1, x2): SmoothGrad is the mean of |copy|. The copies are
-    drawn pair by pair, each input in order, from one generator seeded with ``seed``; each input's
+    drawn pair by pair, each input in order, from the row's generator (``row_generator``); each input's
     sigma is ``noise`` times its own row's range."""
 
     class Sq2(torch.nn.Module):
@@ -129,9 +130,9 @@ def test_smoothgrad_noise_per_input_reproduced():
     x2 = 5 * torch.randn(2, 3, generator=g, dtype=torch.float64)
     samples, noise, seed = 6, 0.2, 11
     a1, a2 = xw.smoothgrad(Sq2(), (x1, x2), target=0, samples=samples, noise=noise, seed=seed, batch_size=4)
-    gen = torch.Generator().manual_seed(seed)
     exp1, exp2 = torch.zeros_like(x1), torch.zeros_like(x2)
     for row in range(2):
+        gen = row_generator(seed, row)  # one generator per row (row 0: seeded with seed itself)
         s1 = noise * (x1[row].max() - x1[row].min())
         s2 = noise * (x2[row].max() - x2[row].min())
         for _ in range(samples):

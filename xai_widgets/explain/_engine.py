@@ -129,6 +129,28 @@ class Engine:
         self.output_names = resolve_output_names(model, output_names)
         self.k: int | None = None
 
+    # ------------------------------------------------------------ chunks
+    def split(self, call: Any, args: dict, *, per_row: int, client: Any, desc: str,
+              row_args: Sequence[str] = ("inputs", "target", "forward_kwargs"),
+              prepare: Callable[[dict], dict] | None = None) -> Result | None:
+        """Run ``call`` (the public kernel, with ``args``) over row chunks, here or on ``client``.
+
+        Returns None when the rows are one chunk and no client is given (the
+        caller then runs as usual). ``per_row``: model rows (forward and
+        backward) per explained row; ``row_args``: the arguments sliced per
+        chunk; ``prepare(args)`` runs only when splitting (work done once for
+        the whole batch, e.g. a baseline function). See
+        :mod:`xai_widgets.explain.distributed`.
+        """
+        from .distributed import elements, plan_chunks, run_chunks
+
+        chunks = plan_chunks(self.n, per_row=per_row, row_elements=elements(self.xs), batch_size=self.batch_size)
+        if client is None and len(chunks) == 1:
+            return None
+        if prepare is not None:
+            args = prepare(dict(args))
+        return run_chunks(call, args, row_args=row_args, n=self.n, chunks=chunks, client=client, desc=desc)
+
     # ------------------------------------------------------------ calls
     @property
     def layer_name(self) -> str | None:

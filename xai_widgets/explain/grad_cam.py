@@ -49,6 +49,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..attribution import Attribution
+from .distributed import check_client, elements, plan_chunks, run_chunks
 from ._core import (
     OutputFn,
     Target,
@@ -276,6 +277,7 @@ def grad_cam(
     relu: bool = True,
     upsample: str | None = "bilinear",
     output_names: Sequence[str] | None = None,
+    client: Any = None,
 ) -> Attribution:
     """Grad-CAM (or Grad-CAM++ with ``plus_plus=True``) maps for a batch of inputs.
 
@@ -313,6 +315,12 @@ def grad_cam(
     output_names : list of str, optional
         Class names, one per output; default: a Hugging Face model's
         ``config.id2label`` or the model's ``output_names`` attribute.
+    client : dask.distributed.Client, optional
+        Explain the row chunks on its workers (the model sent once; e.g.
+        ``xw.local_cluster()``); the result equals the in-process one. Rows
+        are chunked the same way with or without it (see
+        :mod:`xai_widgets.explain.distributed`); a closed client or another
+        object raises before any model call.
 
     Returns
     -------
@@ -360,6 +368,13 @@ def grad_cam(
     names = resolve_output_names(model, output_names)
     n = x.shape[0]
     image = x.dim() == 4
+    client = check_client(client)
+    chunks = plan_chunks(n, per_row=1, row_elements=elements(xs))
+    if client is not None or len(chunks) > 1:
+        return run_chunks(grad_cam, dict(
+            model=model, inputs=inputs, target=target, layer=layer, plus_plus=plus_plus, output=output,
+            forward_kwargs=forward_kwargs, relu=relu, upsample=upsample, output_names=output_names,
+        ), row_args=("inputs", "target", "forward_kwargs"), n=n, chunks=chunks, client=client, desc="grad_cam")
 
     with model_as_found(model):
         # ---------------------- one forward pass on one row: shapes, target, layer use

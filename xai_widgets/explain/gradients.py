@@ -50,13 +50,14 @@ Shared behaviour:
 from __future__ import annotations
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import nn
 
 from ._baselines import baseline_pass, baselines
 from ._baselines import check_baseline as _baseline  # noqa: F401 - faithfulness and older code import it from here
+from .distributed import check_client
 from ._core import OutputFn, Target, chunk_ranges, default_chunk, model_as_found
 from ._engine import Engine, Inputs, Result, bar, check_bool, finish
 from .integrated import IG_METHODS, integrated_gradients  # noqa: F401 - the family's import point
@@ -118,6 +119,7 @@ def saliency(
     forward_kwargs: dict | None = None,
     batch_size: int | None = None,
     output_names: Sequence[str] | None = None,
+    client: Any = None,
 ) -> Result:
     """Gradient of the target score with respect to the input (Simonyan et al. 2014).
 
@@ -138,6 +140,12 @@ def saliency(
         positional tensor argument) instead of its output.
     output, forward_kwargs, batch_size, output_names
         See the module docstring; ``batch_size`` caps rows per forward pass.
+    client : dask.distributed.Client, optional
+        Explain the row chunks on its workers (the model sent once; e.g.
+        ``xw.local_cluster()``); the result equals the in-process one. Rows
+        are chunked the same way with or without it (see
+        :mod:`xai_widgets.explain.distributed`); a closed client or another
+        object raises before any model call.
 
     Returns
     -------
@@ -155,10 +163,17 @@ def saliency(
     >>> img_attr, tab_attr = xw.saliency(two_input_model, (images, table))   # doctest: +SKIP
     """
     absolute = check_bool(abs, "abs")
+    client = check_client(client)
     run = Engine(
         model, inputs, layer=layer, layer_input=layer_input, output=output, forward_kwargs=forward_kwargs,
         batch_size=batch_size, output_names=output_names,
     )
+    split = run.split(saliency, dict(
+        model=model, inputs=inputs, target=target, abs=absolute, layer=layer, layer_input=layer_input, output=output,
+        forward_kwargs=forward_kwargs, batch_size=batch_size, output_names=output_names,
+    ), per_row=1, client=client, desc="saliency")
+    if split is not None:
+        return split
     with model_as_found(run.model):
         values, sx, spec = _plain(run, target, times_input=False, absolute=absolute)
         return finish(values, run, spec, sx, method="saliency", params={"abs": absolute, "batch_size": run.batch_size})
@@ -175,6 +190,7 @@ def input_x_gradient(
     forward_kwargs: dict | None = None,
     batch_size: int | None = None,
     output_names: Sequence[str] | None = None,
+    client: Any = None,
 ) -> Result:
     """Input (or layer activation) times the gradient of the target score.
 
@@ -185,6 +201,12 @@ def input_x_gradient(
     target : None, int, sequence of N ints, class name, or ``"all"``
     layer, layer_input, output, forward_kwargs, batch_size, output_names
         See :func:`saliency`.
+    client : dask.distributed.Client, optional
+        Explain the row chunks on its workers (the model sent once; e.g.
+        ``xw.local_cluster()``); the result equals the in-process one. Rows
+        are chunked the same way with or without it (see
+        :mod:`xai_widgets.explain.distributed`); a closed client or another
+        object raises before any model call.
 
     Returns
     -------
@@ -206,10 +228,17 @@ def input_x_gradient(
     -------
     >>> a = xw.input_x_gradient(model, x, target=2)   # doctest: +SKIP
     """
+    client = check_client(client)
     run = Engine(
         model, inputs, layer=layer, layer_input=layer_input, output=output, forward_kwargs=forward_kwargs,
         batch_size=batch_size, output_names=output_names,
     )
+    split = run.split(input_x_gradient, dict(
+        model=model, inputs=inputs, target=target, layer=layer, layer_input=layer_input, output=output,
+        forward_kwargs=forward_kwargs, batch_size=batch_size, output_names=output_names,
+    ), per_row=1, client=client, desc="input_x_gradient")
+    if split is not None:
+        return split
     with model_as_found(run.model):
         values, sx, spec = _plain(run, target, times_input=True, absolute=False)
         if run.tap is None:

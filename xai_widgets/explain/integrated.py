@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ._baselines import baseline_pass, baselines
+from .distributed import check_client
 from ._core import OutputFn, Target, check_positive_int, model_as_found
 from ._engine import Engine, Inputs, Parts, Result, check_bool, check_choice, finish, pick, widest
 from ._progress import progress
@@ -146,6 +147,7 @@ def integrated_gradients(
     output: OutputFn | None = None,
     forward_kwargs: dict | None = None,
     output_names: Sequence[str] | None = None,
+    client: Any = None,
 ) -> Result:
     """Integrated gradients (Sundararajan et al. 2017) along the straight path
     from ``baseline`` to ``inputs``: ``values = (x - b) * sum_s w_s * grad f(b + a_s (x - b))``.
@@ -190,6 +192,12 @@ def integrated_gradients(
         tensor argument) instead, as Captum's ``attribute_to_layer_input=True``.
     output, forward_kwargs, output_names
         See the module docstring.
+    client : dask.distributed.Client, optional
+        Explain the row chunks on its workers (the model sent once; e.g.
+        ``xw.local_cluster()``); the result equals the in-process one. Rows
+        are chunked the same way with or without it (see
+        :mod:`xai_widgets.explain.distributed`); a closed client or another
+        object raises before any model call.
 
     Returns
     -------
@@ -243,10 +251,28 @@ def integrated_gradients(
     """
     steps, method = check_steps_method(steps, method)
     times_diff = check_bool(multiply_by_inputs, "multiply_by_inputs")
+    client = check_client(client)
     run = Engine(
         model, inputs, layer=layer, layer_input=layer_input, output=output, forward_kwargs=forward_kwargs,
         batch_size=batch_size, output_names=output_names,
     )
+
+    def whole_batch_baseline(args: dict) -> dict:
+        # validated once for the whole batch: a baseline function sees the whole batch (as without
+        # chunks), and every baseline gets the batch axis (1 or N rows) the chunks slice by
+        b = baselines(baseline, run)
+        args["baseline"] = b if run.was_tuple else b[0]
+        return args
+
+    # "adaptive" places its points per row: a row costs about ``steps`` model rows either way
+    split = run.split(integrated_gradients, dict(
+        model=model, inputs=inputs, target=target, baseline=baseline, steps=steps, method=method,
+        batch_size=batch_size, multiply_by_inputs=times_diff, layer=layer, layer_input=layer_input, output=output,
+        forward_kwargs=forward_kwargs, output_names=output_names,
+    ), per_row=steps, client=client, desc="integrated_gradients",
+        row_args=("inputs", "target", "forward_kwargs", "baseline"), prepare=whole_batch_baseline)
+    if split is not None:
+        return split
     with model_as_found(run.model):
         b_in = baselines(baseline, run)
         probe_scores, probe_leaves = run.probe()

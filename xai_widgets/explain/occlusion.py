@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from ..attribution import Attribution
+from .distributed import check_client, elements, plan_chunks, run_chunks
 from ._core import (
     OutputFn,
     Target,
@@ -199,6 +200,7 @@ def occlusion(
     output: OutputFn | None = None,
     forward_kwargs: dict | None = None,
     output_names: Sequence[str] | None = None,
+    client: Any = None,
 ) -> Attribution | tuple[Attribution, ...]:
     """Occlusion attributions (Zeiler & Fergus 2014), identical to ``captum.attr.Occlusion``.
 
@@ -235,6 +237,12 @@ def occlusion(
     output_names : list of str, optional
         Class names, one per output; default: a Hugging Face model's
         ``config.id2label`` or the model's ``output_names`` attribute.
+    client : dask.distributed.Client, optional
+        Explain the row chunks on its workers (the model sent once; e.g.
+        ``xw.local_cluster()``); the result equals the in-process one. Rows
+        are chunked the same way with or without it (see
+        :mod:`xai_widgets.explain.distributed`); a closed client or another
+        object raises before any model call.
 
     Returns
     -------
@@ -283,6 +291,16 @@ def occlusion(
     n = xs[0].shape[0]
     device = xs[0].device
     chunk = default_chunk(sum(n * g.count for g in geoms), batch_size)
+    client = check_client(client)
+    chunks = plan_chunks(n, per_row=sum(g.count for g in geoms), row_elements=elements(xs), batch_size=batch_size)
+    if client is not None or len(chunks) > 1:
+        # the validated baselines (batch axis of 1 or N rows) travel, so the chunks slice them by row
+        return run_chunks(occlusion, dict(
+            model=model, inputs=inputs, target=target, window=window, stride=stride,
+            baseline=tuple(bases) if was_tuple else bases[0], batch_size=batch_size, output=output,
+            forward_kwargs=forward_kwargs, output_names=output_names,
+        ), row_args=("inputs", "target", "forward_kwargs", "baseline"), n=n, chunks=chunks, client=client,
+            desc="occlusion")
 
     with model_as_found(model), torch.no_grad():
         for g in geoms:

@@ -3,7 +3,7 @@ averaged over noisy copies of the input. Shared behaviour: see :mod:`.gradients`
 from __future__ import annotations
 
 import numbers
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -11,6 +11,7 @@ from torch import nn
 
 from ._baselines import baseline_pass, baselines
 from ._core import OutputFn, Target, check_positive_int, model_as_found
+from .distributed import check_client, row_generator, row_offset
 from ._engine import Engine, Inputs, Parts, Result, check_choice, finish, widest
 from .integrated import check_steps_method
 from .quadrature import quadrature
@@ -38,6 +39,7 @@ def smoothgrad(
     forward_kwargs: dict | None = None,
     steps: int = 20,
     output_names: Sequence[str] | None = None,
+    client: Any = None,
 ) -> Result:
     """SmoothGrad (Smilkov et al. 2017): average an attribution over noisy copies of the input.
 
@@ -70,6 +72,12 @@ def smoothgrad(
         layer's tensor instead (so token ids work).
     steps : int >= 1
         Integration steps when ``base="integrated_gradients"``.
+    client : dask.distributed.Client, optional
+        Explain the row chunks on its workers (the model sent once; e.g.
+        ``xw.local_cluster()``); the result equals the in-process one. Rows
+        are chunked the same way with or without it (see
+        :mod:`xai_widgets.explain.distributed`); a closed client or another
+        object raises before any model call.
 
     Returns
     -------
@@ -83,9 +91,10 @@ def smoothgrad(
     Each row ``x_i`` gets ``samples`` copies ``x_i + sigma_i * eps`` with
     ``eps ~ N(0, 1)`` and ``sigma_i = noise * (max(x_i) - min(x_i))`` — the
     noise level is a **fraction of each row's value range** (not an
-    absolute standard deviation as in Captum's ``NoiseTunnel``). The noise
-    comes from a ``torch.Generator`` seeded with ``seed``: results are
-    reproducible, independent of ``batch_size``, and the global RNG is
+    absolute standard deviation as in Captum's ``NoiseTunnel``). Each row's
+    noise comes from its own ``torch.Generator`` seeded with ``(seed, row
+    index)``: results are reproducible, independent of ``batch_size`` and of
+    how rows are split into chunks (``client=``), and the global RNG is
     untouched.
 
     Example
@@ -106,10 +115,18 @@ def smoothgrad(
     use_ig = base == "integrated_gradients"
     if use_ig:
         steps, _ = check_steps_method(steps, "gausslegendre")
+    client = check_client(client)
     run = Engine(
         model, inputs, layer=layer, layer_input=layer_input, output=output, forward_kwargs=forward_kwargs,
         batch_size=batch_size, output_names=output_names,
     )
+    split = run.split(smoothgrad, dict(
+        model=model, inputs=inputs, target=target, kind=kind, base=base, samples=samples, noise=noise, seed=seed,
+        batch_size=batch_size, layer=layer, layer_input=layer_input, output=output, forward_kwargs=forward_kwargs,
+        steps=steps, output_names=output_names,
+    ), per_row=samples * (steps if use_ig else 1), client=client, desc="smoothgrad")
+    if split is not None:
+        return split
     with model_as_found(run.model):
         probe_scores, probe_leaves = run.probe()
         spec = run.check_target(target)
@@ -125,15 +142,20 @@ def smoothgrad(
             sb, zb = baseline_pass(run, b0)
             bs = tuple(b.expand_as(x) for b, x in zip(b0, run.xs)) if run.tap is None else (zb,)
         sigmas = [(x.reshape(run.n, -1).max(1).values - x.reshape(run.n, -1).min(1).values) * noise for x in xs]
-        gen = torch.Generator(device="cpu")
-        gen.manual_seed(int(seed))
+        row0 = row_offset()
+        gen = row_generator(int(seed), row0)
         noisy: dict[int, Parts] = {}
         drawn = [0]  # pairs are drawn in order, each part one generator call → chunking-invariant
 
         def noisy_point(p: int) -> Parts:
+            nonlocal gen
             while drawn[0] <= p:
                 q = drawn[0]
                 row = q // samples
+                if q % samples == 0 and q:
+                    # one generator per row, seeded by (seed, global row): the same noise whatever the
+                    # row chunks (or the batch_size)
+                    gen = row_generator(int(seed), row0 + row)
                 noisy[q] = tuple(
                     x[row] + s[row] * torch.randn(tuple(x.shape[1:]), generator=gen, dtype=x.dtype).to(run.device)
                     for x, s in zip(xs, sigmas)

@@ -329,6 +329,30 @@ class ShapleyProblem:
         else:
             self.rows_per_pass = max(DEFAULT_CHUNK, min(MAX_DEFAULT_ROWS, DEFAULT_ELEMENTS // max(1, self.elements)))
 
+    # ------------------------------------------------------------ chunks
+    def split(self, call: Any, args: dict, *, per_row: int, client: Any, desc: str) -> Any:
+        """Run ``call`` (the public kernel) over row chunks, here or on ``client``; None: one chunk, no client.
+
+        ``per_row`` is the coalitions evaluated per row (times the background
+        rows here). The chunks get the background as validated and summarised
+        once (a :class:`Background`: no second summary, no second warning);
+        ``x``, ``target`` and the batched ``forward_kwargs`` are sliced per
+        chunk. See :mod:`xai_widgets.explain.distributed`.
+        """
+        from ..distributed import plan_chunks, run_chunks
+
+        chunks = plan_chunks(self.n, per_row=per_row * self.nb, row_elements=self.elements, batch_size=self.batch_size)
+        if client is None and len(chunks) == 1:
+            return None
+        bgs = tuple(b.bg for b in self.blocks)
+        args = dict(args)
+        args["background"] = Background(
+            data=bgs if self.was_tuple else bgs[0], weights=self.w.cpu().numpy(), summarized=self.bg_summarized,
+            rows=self.bg_rows,
+        )
+        return run_chunks(call, args, row_args=("x", "target", "forward_kwargs"), n=self.n, chunks=chunks,
+                          client=client, desc=desc)
+
     # ------------------------------------------------------------ checking
     def _feature_names(self, feature_names: Any, xs: list, shapes: list) -> list:
         """One list of names (or None) per block; DataFrame columns by default."""

@@ -57,6 +57,7 @@ import numpy as np
 import torch
 from torch import nn
 from .._progress import progress
+from ..distributed import check_client, elements, plan_chunks, run_chunks
 
 from ...attribution import Attribution
 from .._core import (
@@ -146,6 +147,7 @@ def deep_shap(
     feature_names: Sequence[str] | Sequence[Sequence[str] | None] | None = None,
     output_names: Sequence[str] | None = None,
     summarize: bool = True,
+    client: Any = None,
 ) -> Attribution | tuple[Attribution, ...]:
     """DeepLIFT (rescale rule) attributions averaged over a background, as ``shap.DeepExplainer``.
 
@@ -195,6 +197,12 @@ def deep_shap(
         as ``Attribution.output_names`` and used for class-name targets.
     summarize : bool
         Summarise a background of more than 100 rows (see ``background``).
+    client : dask.distributed.Client, optional
+        Explain the row chunks on its workers (model and background sent once; e.g.
+        ``xw.local_cluster()``); the result equals the in-process one. Rows
+        are chunked the same way with or without it (see
+        :mod:`xai_widgets.explain.distributed`); a closed client or another
+        object raises before any model call.
 
     Returns
     -------
@@ -244,6 +252,7 @@ def deep_shap(
     >>> img, tab = xw.deep_shap(two_input_model, (images, table), (img_bg, tab_bg))  # doctest: +SKIP
     """
     model = check_model(model)
+    client = check_client(client)
     xs, was_tuple = as_batches(x, model, name="x")
     xs = follow_model_dtype(x, xs, model)
     multiply = check_bool(multiply_by_inputs, "multiply_by_inputs")
@@ -261,6 +270,15 @@ def deep_shap(
         rows_per_pass = DEFAULT_CHUNK if row_elems <= LARGE_ROW else 4
     n, nb = int(xs[0].shape[0]), len(bg)
     device = xs[0].device
+    # each row runs with every background row (x and reference: two model rows per pair)
+    chunks = plan_chunks(n, per_row=2 * nb, row_elements=elements(xs), batch_size=batch_size)
+    if client is not None or len(chunks) > 1:
+        # the background as validated and summarised here: chunks neither summarise nor warn again
+        return run_chunks(deep_shap, dict(
+            model=model, x=x, background=bg.as_background(was_tuple), target=target, batch_size=batch_size,
+            output=output, forward_kwargs=forward_kwargs, multiply_by_inputs=multiply, feature_names=feature_names,
+            output_names=output_names, summarize=summarize,
+        ), row_args=("x", "target", "forward_kwargs"), n=n, chunks=chunks, client=client, desc="deep_shap")
     fkw = {k: (normal_tensor(v).to(device) if isinstance(v, torch.Tensor) else v) for k, v in kwargs.items()}
     batched_kw = any(isinstance(v, torch.Tensor) and v.dim() >= 1 and v.shape[0] == n for v in fkw.values())
 

@@ -9,6 +9,7 @@ import torch
 
 from ...attribution import Attribution
 from .._core import Target, check_positive_int
+from ..distributed import check_client
 from ._model import ShapleyProblem
 
 __all__ = ["exact_shap", "all_coalitions"]
@@ -53,6 +54,7 @@ def exact_shap(
     forward_kwargs: dict | None = None,
     output_names: Sequence[str] | None = None,
     summarize: bool | int = True,
+    client: Any = None,
 ) -> Attribution | tuple[Attribution, ...]:
     """Exact (interventional) Shapley values by enumerating every coalition of the features.
 
@@ -107,6 +109,12 @@ def exact_shap(
         weighted k-means centres (with a :class:`BackgroundSummaryWarning`);
         ``False``: keep every row; an int ``k``: summarise to ``k`` rows
         whenever there are more.
+    client : dask.distributed.Client, optional
+        Explain the row chunks on its workers (model and background sent once; e.g.
+        ``xw.local_cluster()``); the result equals the in-process one. Rows
+        are chunked the same way with or without it (see
+        :mod:`xai_widgets.explain.distributed`); a closed client or another
+        object raises before any model call.
 
     Returns
     -------
@@ -154,11 +162,19 @@ def exact_shap(
     True
     """
     max_features = check_positive_int(max_features, "max_features")
+    client = check_client(client)
     prob = ShapleyProblem(
         f, x, background, groups=groups, batch_size=batch_size, seed=seed, feature_names=feature_names,
         max_players=max_features, forward_kwargs=forward_kwargs, output_names=output_names, summarize=summarize,
     )
     m = prob.m
+    split = prob.split(exact_shap, dict(
+        f=f, x=x, background=background, max_features=max_features, target=target, groups=groups,
+        batch_size=batch_size, seed=seed, feature_names=feature_names, forward_kwargs=forward_kwargs,
+        output_names=output_names, summarize=summarize,
+    ), per_row=2**m - 2, client=client, desc="exact_shap")
+    if split is not None:
+        return split
     prob.start(target)
     z = all_coalitions(m)
     inner = prob.values(z[1:-1], desc="exact_shap")

@@ -30,6 +30,7 @@ from torch import nn
 from ...attribution import Attribution
 from .._core import OutputFn, Target, check_positive_int, chunk_ranges, default_chunk, gather, model_as_found
 from .._engine import Engine, balanced
+from ..distributed import check_client, row_generator, row_offset
 from ._deeplift.inputs import check_background, check_bool, check_feature_names, check_seed, follow_model_dtype
 from ._deeplift.results import attributions
 from ._groups import parse_block_groups
@@ -40,7 +41,7 @@ __all__ = ["gradient_shap", "draw_baselines"]
 Inputs = Union[torch.Tensor, np.ndarray, Sequence[torch.Tensor]]
 
 
-def draw_baselines(n: int, samples: int, weights: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def draw_baselines(n: int, samples: int, weights: torch.Tensor, seed: int, row0: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``(background row, α)`` pairs gradient_shap uses: two ``(n * samples,)`` tensors.
 
     Parameters
@@ -52,7 +53,10 @@ def draw_baselines(n: int, samples: int, weights: torch.Tensor, seed: int) -> tu
     weights : tensor ``(B,)``
         Draw probabilities of the background rows.
     seed : int
-        Seeds the private generator.
+        Seeds the private generators.
+    row0 : int
+        Global index of row 0 (a chunk of a larger batch draws what the
+        whole batch draws for those rows).
 
     Returns
     -------
@@ -64,9 +68,10 @@ def draw_baselines(n: int, samples: int, weights: torch.Tensor, seed: int) -> tu
     Notes
     -----
     Draw ``e = i * samples + s`` is sample ``s`` of row ``i``. Rows are drawn
-    by ``weights`` (with replacement) and ``α`` uniformly, from a
-    ``torch.Generator`` seeded with ``seed`` — reproducible, independent of
-    ``batch_size``, and the global RNG is untouched.
+    by ``weights`` (with replacement) and ``α`` uniformly, from one
+    ``torch.Generator`` per row seeded with ``(seed, row0 + i)`` —
+    reproducible, independent of ``batch_size`` and of row chunks
+    (``client=``), and the global RNG is untouched.
 
     Example
     -------
@@ -74,10 +79,13 @@ def draw_baselines(n: int, samples: int, weights: torch.Tensor, seed: int) -> tu
     >>> rows.tolist(), alphas.shape
     ([1, 1, 1, 1, 1, 1], torch.Size([6]))
     """
-    gen = torch.Generator(device="cpu")
-    gen.manual_seed(int(seed))
-    rows = torch.multinomial(weights.detach().cpu().to(torch.float64), n * samples, replacement=True, generator=gen)
-    alphas = torch.rand(n * samples, generator=gen, dtype=torch.float64)
+    w = weights.detach().cpu().to(torch.float64)
+    rows = torch.empty(n * samples, dtype=torch.long)
+    alphas = torch.empty(n * samples, dtype=torch.float64)
+    for i in range(n):
+        gen = row_generator(int(seed), int(row0) + i)
+        torch.multinomial(w, samples, replacement=True, generator=gen, out=rows[i * samples:(i + 1) * samples])
+        torch.rand(samples, generator=gen, dtype=torch.float64, out=alphas[i * samples:(i + 1) * samples])
     return rows, alphas
 
 
@@ -96,6 +104,7 @@ def gradient_shap(
     multiply_by_inputs: bool = True,
     feature_names: Sequence[str] | Sequence[Sequence[str] | None] | None = None,
     output_names: Sequence[str] | None = None,
+    client: Any = None,
 ) -> Attribution | tuple[Attribution, ...]:
     """Expected gradients: ``mean_s (x − b_s) · ∇f(b_s + α_s (x − b_s))`` over sampled baselines.
 
@@ -143,6 +152,12 @@ def gradient_shap(
     output_names : list of str, optional
         Class names, one per output (default: a Hugging Face
         ``config.id2label`` or a ``model.output_names`` attribute).
+    client : dask.distributed.Client, optional
+        Explain the row chunks on its workers (model and background sent once; e.g.
+        ``xw.local_cluster()``); the result equals the in-process one. Rows
+        are chunked the same way with or without it (see
+        :mod:`xai_widgets.explain.distributed`); a closed client or another
+        object raises before any model call.
 
     Returns
     -------
@@ -167,6 +182,7 @@ def gradient_shap(
     >>> a.delta                                                         # doctest: +SKIP
     >>> img, tab = xw.gradient_shap(two_input_model, (images, table), (img_bg, tab_bg))  # doctest: +SKIP
     """
+    client = check_client(client)
     run = Engine(model, x, layer=None, output=output, forward_kwargs=forward_kwargs, batch_size=batch_size,
                  output_names=output_names, inputs_name="x")
     run.xs = xs = follow_model_dtype(x, run.xs, run.model)
@@ -180,6 +196,14 @@ def gradient_shap(
     bg = check_background(background, xs, was_tuple=was_tuple, summarize=False)
     nb = len(bg)
     chunk = default_chunk(samples, run.batch_size)
+    # chunks get the background as validated here (a callable evaluated once, on the whole batch)
+    split = run.split(gradient_shap, dict(
+        model=model, x=x, background=bg.as_background(was_tuple), samples=samples, target=target, groups=groups,
+        batch_size=batch_size, seed=seed, output=output, forward_kwargs=forward_kwargs, multiply_by_inputs=multiply,
+        feature_names=feature_names, output_names=output_names,
+    ), per_row=samples, client=client, desc="gradient_shap", row_args=("x", "target", "forward_kwargs"))
+    if split is not None:
+        return split
 
     def forward(parts: Sequence[torch.Tensor], rows: torch.Tensor) -> torch.Tensor:
         """Scores of ``parts`` in chunks, no gradients; ``rows``: whose forward kwargs each row uses."""
@@ -210,7 +234,7 @@ def gradient_shap(
             spec = fx.argmax(1)
         is_all = isinstance(spec, str)
         t_count = k if is_all else 1
-        rows_idx, alphas = draw_baselines(n, samples, bg.weights, seed)
+        rows_idx, alphas = draw_baselines(n, samples, bg.weights, seed, row0=row_offset())
         rows_idx, alphas = rows_idx.to(device), alphas.to(device)
         accs = [torch.zeros((t_count, n) + rs, dtype=torch.float64, device=device) for rs in row_shapes]
 

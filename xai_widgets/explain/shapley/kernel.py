@@ -216,6 +216,7 @@ def kernel_shap(
     forward_kwargs: dict | None = None,
     output_names: Sequence[str] | None = None,
     summarize: bool | int = True,
+    client: Any = None,
 ) -> Attribution | tuple[Attribution, ...]:
     """Kernel SHAP: Shapley values from a constrained weighted regression on sampled coalitions.
 
@@ -267,6 +268,11 @@ def kernel_shap(
         ``True``: more than 100 background rows → 50 weighted k-means
         centres, with a :class:`BackgroundSummaryWarning`; ``False``: keep
         every row; an int ``k``: summarise to ``k`` rows when there are more.
+    client : dask.distributed.Client, optional
+        Explain the row chunks on its workers (model and background sent
+        once; e.g. ``xw.local_cluster()``); the values equal the in-process
+        ones (the coalitions are shared by all rows). A closed client or
+        another object raises before any model call.
 
     Returns
     -------
@@ -309,11 +315,21 @@ def kernel_shap(
     >>> bool(np.allclose(a.delta, 0))
     True
     """
+    from ..distributed import check_client  # imported here: this edit stays inside kernel_shap
+
     samples = check_positive_int(samples, "samples")
+    client = check_client(client)
     prob = ShapleyProblem(
         f, x, background, groups=groups, batch_size=batch_size, seed=seed, feature_names=feature_names,
         forward_kwargs=forward_kwargs, output_names=output_names, summarize=summarize,
     )
+    split = prob.split(kernel_shap, dict(
+        f=f, x=x, background=background, samples=samples, target=target, groups=groups, batch_size=batch_size,
+        seed=seed, feature_names=feature_names, forward_kwargs=forward_kwargs, output_names=output_names,
+        summarize=summarize,
+    ), per_row=min(samples, 2**prob.m), client=client, desc="kernel_shap")
+    if split is not None:
+        return split
     prob.start(target)
     m = prob.m
     z, w, complete = kernel_coalitions(m, samples, prob.rng())

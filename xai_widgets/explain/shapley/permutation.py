@@ -18,6 +18,7 @@ import torch
 
 from ...attribution import Attribution
 from .._core import Target, check_positive_int
+from ..distributed import check_client
 from ._model import ShapleyProblem
 
 __all__ = ["permutation_shap", "antithetic_orderings"]
@@ -43,6 +44,7 @@ def permutation_shap(
     forward_kwargs: dict | None = None,
     output_names: Sequence[str] | None = None,
     summarize: bool | int = True,
+    client: Any = None,
 ) -> Attribution | tuple[Attribution, ...]:
     """Permutation SHAP with antithetic orderings (each random permutation and its reverse).
 
@@ -93,6 +95,12 @@ def permutation_shap(
         ``True``: more than 100 background rows → 50 weighted k-means
         centres, with a :class:`BackgroundSummaryWarning`; ``False``: keep
         every row; an int ``k``: summarise to ``k`` rows when there are more.
+    client : dask.distributed.Client, optional
+        Explain the row chunks on its workers (model and background sent once; e.g.
+        ``xw.local_cluster()``); the result equals the in-process one. Rows
+        are chunked the same way with or without it (see
+        :mod:`xai_widgets.explain.distributed`); a closed client or another
+        object raises before any model call.
 
     Returns
     -------
@@ -125,10 +133,19 @@ def permutation_shap(
     [[2.0, -1.0]]
     """
     permutations = check_positive_int(permutations, "permutations")
+    client = check_client(client)
     prob = ShapleyProblem(
         f, x, background, groups=groups, batch_size=batch_size, seed=seed, feature_names=feature_names,
         forward_kwargs=forward_kwargs, output_names=output_names, summarize=summarize,
     )
+    # the orderings are shared by all rows (drawn from seed alone), so chunks draw the same ones
+    split = prob.split(permutation_shap, dict(
+        f=f, x=x, background=background, permutations=permutations, target=target, groups=groups,
+        batch_size=batch_size, seed=seed, feature_names=feature_names, forward_kwargs=forward_kwargs,
+        output_names=output_names, summarize=summarize,
+    ), per_row=min(2 * permutations * max(prob.m - 1, 1), 2**prob.m), client=client, desc="permutation_shap")
+    if split is not None:
+        return split
     prob.start(target)
     m, n, t = prob.m, prob.n, prob.t
     orders = antithetic_orderings(m, permutations, prob.rng())  # (O, m)

@@ -46,6 +46,12 @@ class BackgroundRows:
     def params(self) -> dict:
         return {"background": len(self), "background_rows": self.rows, "background_summarized": self.summarized}
 
+    def as_background(self, was_tuple: bool) -> Background:
+        """This validated background as a :class:`Background` (for kernels called again on row chunks:
+        no second summary, the same weights)."""
+        return Background(data=self.parts if was_tuple else self.parts[0], weights=self.weights.cpu().numpy(),
+                          summarized=self.summarized, rows=self.rows)
+
 
 def follow_model_dtype(given: Any, xs: tuple[torch.Tensor, ...], model: torch.nn.Module) -> tuple[torch.Tensor, ...]:
     """A numpy input takes the model's floating dtype (float64 arrays for a float32 model, as the other
