@@ -358,6 +358,9 @@ def run_chunks(
             # recomputes a task's result instead.
             tag = uuid.uuid4().hex[:12]
             shared_f = client.submit(_unbox, _Box(shared), key=f"xw-{desc}-{tag}-shared", pure=False)
+            # a copy on every worker before the chunks are submitted: the scheduler places a task
+            # next to its data, so with one copy every chunk would queue on that one worker
+            client.replicate([shared_f])
             futures = [
                 client.submit(_run_chunk, call, shared_f, _Box(rows), a, key=f"xw-{desc}-{tag}-{i}", pure=False)
                 for i, ((a, _), rows) in enumerate(zip(chunks, per_chunk))
