@@ -8,9 +8,12 @@ beside its target, met or not.
 
 1. **Accuracy at equal budget** — a 10-feature MLP (10→32→32→1, trained on
    scikit-learn's diabetes data), where ``exact_shap`` gives the true values:
-   mean absolute error of ``kernel_shap`` and of ``shap.KernelExplainer``
-   (``l1_reg=False``, ``nsamples`` = our ``samples``) against them, averaged
-   over 5 seeds. Target: ours ≤ 1.05 × shap's at every budget.
+   mean absolute error of ``kernel_shap`` (its default ``order="auto"``:
+   the third-order fit) and of ``shap.KernelExplainer`` (``l1_reg=False``,
+   ``nsamples`` = our ``samples``) against them, averaged over seeds 0-4,
+   with the model rows each side evaluated counted. Target (issue 10 §3):
+   ours ≤ 0.5 × shap's at 512 coalitions (64 and 256 reported), with no
+   more model rows than shap.
 2. **Speed at equal budget** — a 30→64→64→1 ReLU MLP (an ordinary width, not
    a tiny one: a bigger model makes the model calls, which both sides share,
    a larger part of the time) trained on breast-cancer data, 2048 coalitions,
@@ -80,8 +83,10 @@ REPEATS = int(os.environ.get("XW_BENCH_REPEATS", "5"))
 #: the speed comparison is short (~1 s a round) and its ratio sensitive to load: more rounds
 SPEED_REPEATS = int(os.environ.get("XW_BENCH_SPEED_REPEATS", "9"))
 SEEDS = 5
-TARGET_ACCURACY = 1.05
-TARGET_SPEED = 0.2
+TARGET_ACCURACY = 0.5  # issue 10 §3: gate at 512 coalitions (64 and 256 reported)
+GATE_BUDGET = 512
+TARGET_SPEED = 0.1
+TARGET_ERROR_30 = 0.5
 TARGET_ADDITIVITY = 1e-4
 TARGET_RENDER_MS = 500.0
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -140,13 +145,24 @@ def accuracy() -> list[dict]:
     idx = rng.permutation(len(x))
     bg, rows = x[idx[:50]].numpy(), x[idx[50:70]].numpy()
     exact = xw.exact_shap(model, rows, bg).values
-    f = _numpy_fn(model)
+    counted = {"n": 0}
+    f_plain = _numpy_fn(model)
+
+    def f(a):
+        counted["n"] += len(a)
+        return f_plain(a)
+
     out = []
     for budget in (64, 256, 512):
-        ours = np.mean([np.abs(xw.kernel_shap(model, rows, bg, samples=budget, seed=s).values - exact).mean()
+        counted["n"] = 0
+        ours = np.mean([np.abs(xw.kernel_shap(f, rows, bg, samples=budget, seed=s).values - exact).mean()
                         for s in range(SEEDS)])
+        rows_ours = counted["n"] // SEEDS
+        counted["n"] = 0
         theirs = np.mean([np.abs(_shap_kernel(f, bg, rows, budget, s) - exact).mean() for s in range(SEEDS)])
-        out.append(dict(budget=budget, ours=ours, shap=theirs, scale=np.abs(exact).mean()))
+        rows_shap = counted["n"] // SEEDS
+        out.append(dict(budget=budget, ours=ours, shap=theirs, scale=np.abs(exact).mean(),
+                        rows_ours=rows_ours, rows_shap=rows_shap))
     return out
 
 
@@ -361,16 +377,19 @@ def main() -> int:
     print(f"   {'samples':>8s} {'ours':>10s} {'shap':>10s} {'ratio':>6s}  target ≤ {TARGET_ACCURACY}")
     for r in accuracy():
         ratio = r["ours"] / r["shap"]
-        good = ratio <= TARGET_ACCURACY
-        ok &= good
-        print(f"   {r['budget']:8d} {r['ours']:10.3g} {r['shap']:10.3g} {ratio:6.2f}  {'ok' if good else 'MISSED'}"
-              f"   (mean |exact value| {r['scale']:.3g})")
+        gate = r["budget"] == GATE_BUDGET
+        good = ratio <= TARGET_ACCURACY and r["rows_ours"] <= r["rows_shap"]
+        if gate:
+            ok &= good
+        verdict = ("ok" if good else "MISSED") if gate else "(reported)"
+        print(f"   {r['budget']:8d} {r['ours']:10.3g} {r['shap']:10.3g} {ratio:6.2f}  {verdict}"
+              f"   model rows ours {r['rows_ours']:,} / shap {r['rows_shap']:,}; mean |exact value| {r['scale']:.3g}")
 
     print("\n2. kernel_shap speed: 30→64→64→1 ReLU MLP (breast cancer), 2048 samples, 50 background rows, 10 rows")
     s = speed()
     ratio = s["t"]["ours"] / s["t"]["shap"]
     good_t = ratio <= TARGET_SPEED
-    good_e = s["err"]["ours"] <= s["err"]["shap"]
+    good_e = s["err"]["ours"] <= TARGET_ERROR_30 * s["err"]["shap"]
     ok &= good_t and good_e
     print(f"   wall time: ours {s['t']['ours']:.3f} s, shap {s['t']['shap']:.3f} s, ratio {ratio:.3f}  "
           f"target ≤ {TARGET_SPEED}  {'ok' if good_t else 'MISSED'}  (median of {SPEED_REPEATS})")
@@ -379,7 +398,7 @@ def main() -> int:
     print(f"   mean |error| vs reference (permutation_shap 2×500 pairs, {s['t_ref']:.1f} s; its own noise ≈ "
           f"{s['ref_noise']:.2g}; mean |value| {s['scale']:.3g}):")
     print(f"   ours {s['err']['ours']:.3g}, shap {s['err']['shap']:.3g}, ratio {s['err']['ours'] / s['err']['shap']:.2f}"
-          f"  target ≤ 1  {'ok' if good_e else 'MISSED'}")
+          f"  target ≤ {TARGET_ERROR_30}  {'ok' if good_e else 'MISSED'}")
 
     print(f"\n3. deep_shap additivity: max |sum(values) - (f(x) - E f(bg))| / max |f(x) - E f(bg)|, target ≤ {TARGET_ADDITIVITY:g}")
     for r in deep():

@@ -160,3 +160,70 @@ def test_bad_inputs():
         kernel_shap(lambda a: a.sum(1)[:1], np.ones((2, 3)), np.zeros((2, 3)))
     with pytest.raises(ValueError, match="3 entries"):
         kernel_shap(f, np.ones((2, 3)), np.zeros((2, 3)), target=[0, 0, 0])
+
+
+# ------------------------------------------------ third-order fit (order=3)
+from xai_widgets.explain.shapley.kernel import solve_interactions  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def mlp10_problem():
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 1)).double().eval()
+    rng = np.random.default_rng(4)
+    x, bg = torch.from_numpy(rng.normal(size=(8, 10))), torch.from_numpy(rng.normal(size=(20, 10)))
+    return model, x, bg, xw_exact(model, x, bg)
+
+
+def xw_exact(model, x, bg):
+    from xai_widgets.explain.shapley import exact_shap
+
+    return exact_shap(model, x, bg).values
+
+
+@pytest.mark.parametrize("samples", [256, 512])
+def test_order3_error_well_below_order1_against_exact(mlp10_problem, samples):
+    """Against brute-force Shapley values: the triple-interaction fit halves kernel SHAP's error (mean over seeds)."""
+    model, x, bg, exact = mlp10_problem
+    err = {o: np.mean([np.abs(kernel_shap(model, x, bg, samples=samples, seed=s, order=o).values - exact).mean()
+                       for s in range(4)]) for o in (1, 3)}
+    assert err[3] < 0.6 * err[1], err
+
+
+def test_order3_keeps_efficiency_and_records_order(mlp10_problem):
+    model, x, bg, _ = mlp10_problem
+    res = kernel_shap(model, x, bg, samples=300)
+    assert res.params["order"] == 3
+    np.testing.assert_allclose(res.values.sum(-1), (res.outputs - res.base_values), atol=1e-10)
+    assert kernel_shap(model, x[:2], bg, samples=2000).params["order"] == 1  # complete: exact either way
+
+
+def test_order3_primal_equals_dual():
+    rng = np.random.default_rng(5)
+    from xai_widgets.explain.shapley.kernel import kernel_coalitions
+
+    z, w, _ = kernel_coalitions(7, 90, rng)  # 7 + 21 + 35 = 63 terms < 91 unknowns of the dual
+    y = rng.normal(size=(z.shape[0], 3)) + (z * rng.normal(size=7)).sum(1, keepdims=True)
+    total = rng.normal(size=3)
+    a = solve_interactions(z, w, y, total, form="primal")
+    b = solve_interactions(z, w, y, total, form="dual")
+    np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(a.sum(0), total, atol=1e-9)
+
+
+def test_order3_scale_equivariant_and_row_independent(mlp10_problem):
+    model, x, bg, _ = mlp10_problem
+    scaled = nn.Sequential(model, nn.Linear(1, 1, bias=False)).double()
+    scaled[1].weight.data.fill_(-7.0)
+    a = kernel_shap(model, x, bg, samples=300, seed=2)
+    b = kernel_shap(scaled, x, bg, samples=300, seed=2)
+    np.testing.assert_allclose(b.values, -7.0 * a.values, rtol=1e-8, atol=1e-12)
+    alone = kernel_shap(model, x[3:4], bg, samples=300, seed=2)
+    np.testing.assert_allclose(alone.values[0], a.values[3], rtol=1e-8, atol=1e-12)
+
+
+@pytest.mark.parametrize("bad", ["fast", 0, 4, 2.0, True])
+def test_order_validated(mlp6, data6, bad):
+    x, bg = data6
+    with pytest.raises(ValueError, match="order must be"):
+        kernel_shap(mlp6, x, bg, samples=20, order=bad)
