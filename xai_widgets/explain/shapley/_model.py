@@ -496,19 +496,23 @@ class ShapleyProblem:
     def start(self, target: Target) -> None:
         """Run ``f`` on one row, the batch and the background; resolve ``target``."""
         with self._context():
+            # One row first (number of outputs, target checked before the
+            # rest); its scores are kept, so no model row is spent twice and
+            # the evaluations counted equal shap's for the same budget.
             probe = [b.x[:1] for b in self.blocks]
             try:
-                out = self._call(probe, self._kwargs_for(torch.zeros(1, dtype=torch.long)))
+                first = self._read(self._call(probe, self._kwargs_for(torch.zeros(1, dtype=torch.long))), 1)
             except Exception as e:  # noqa: BLE001 - any failure of the user's model on its first call
                 full = tuple(b.x for b in self.blocks) if self.was_tuple else self.blocks[0].x
                 raise model_call_error(e, tuple(probe) if self.was_tuple else probe[0], full=full) from e
-            k = int(self._read(out, 1).shape[1])
+            k = int(first.shape[1])
             self.output_names = check_output_names(self.output_names, k, self.names_explicit)
             if target is not None:  # check before the full pass
                 resolve_target(target, torch.zeros(self.n, k), self.output_names)
-            fx = torch.cat([
-                self._read(self._call([b.x[a:e] for b in self.blocks], self._kwargs_for(torch.arange(a, e))), e - a)
-                for a, e in chunk_ranges(self.n, self.rows_per_pass)
+            fx = torch.cat([first] + [
+                self._read(self._call([b.x[1 + a:1 + e] for b in self.blocks],
+                                      self._kwargs_for(torch.arange(1 + a, 1 + e))), e - a)
+                for a, e in chunk_ranges(self.n - 1, self.rows_per_pass)
             ]).double()
             if not self.batched_kwargs:
                 fb = torch.cat([
