@@ -265,6 +265,17 @@ def solve_interactions(z: np.ndarray, w: np.ndarray, y: np.ndarray, total: np.nd
     >>> np.round(solve_interactions(z, w, y, np.array([10.0]))[:, 0], 6)
     array([1., 2., 3., 4.])
     """
+    # One BLAS thread: multithreaded GEMM/Cholesky round differently with the
+    # thread count, and a Dask worker (1 thread) must reproduce the
+    # in-process values to the last bits the fit's conditioning amplifies.
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _solve_interactions(z, w, y, total, order, form)
+
+
+def _solve_interactions(z: np.ndarray, w: np.ndarray, y: np.ndarray, total: np.ndarray, order: int,
+                        form: str) -> np.ndarray:
     from scipy.linalg import LinAlgError, cho_factor, cho_solve
 
     m, c = z.shape[1], z.shape[0]
