@@ -1,7 +1,6 @@
 """ForcePlot: additive explanations (SHAP values) from the base value to the output."""
 from __future__ import annotations
 
-import numbers
 from typing import Any, Sequence
 
 import numpy as np
@@ -36,6 +35,7 @@ LINKS: tuple[str, ...] = ("identity", "logit")
 from ._rows import as_attribution as _as_attribution  # noqa: E402,F401  (shared with SummaryPlot)
 from ._rows import class_label as _class_label  # noqa: E402,F401
 from ._rows import is_shap_explanation as _is_shap_explanation  # noqa: E402,F401
+from ._rows import feature_names_for  # noqa: E402
 from ._rows import one_target as _one_target  # noqa: E402
 
 
@@ -198,18 +198,7 @@ class ForcePlot(XWidget):
         base = self._base_values(attr, values, base_values)
 
         # names
-        names = feature_names if feature_names is not None else attr.feature_names
-        if names is None:
-            names = [f"x{i}" for i in range(m)]
-        if isinstance(names, str) or not hasattr(names, "__len__"):
-            raise WidgetTypeError(f"feature_names must be a list of strings, got {type(names).__name__}")
-        names = list(names.tolist() if hasattr(names, "tolist") else names)
-        if len(names) != m:
-            raise WidgetValueError(f"feature_names has {len(names)} names but the attribution has {m} features")
-        for f in names:
-            if not isinstance(f, (str, numbers.Number, np.generic)):
-                raise WidgetTypeError(f"feature names must be strings, got {type(f).__name__} {f!r}")
-        names = [str(f) for f in names]
+        names = feature_names_for(feature_names, attr.feature_names, m)
 
         # feature values (the explained inputs), shown as `name = value`
         data_raw, data_meta, data_text = b"", {}, []

@@ -1,7 +1,6 @@
 """SummaryPlot: which features matter across a dataset (shap's beeswarm, bar and dependence plots)."""
 from __future__ import annotations
 
-import numbers
 from typing import Any, Sequence
 
 import numpy as np
@@ -11,7 +10,7 @@ from .._display import summary as S
 from ..attribution import Attribution
 from . import _serialize as ser
 from ._base import XWidget
-from ._rows import as_attribution, one_target
+from ._rows import as_attribution, feature_names_for, one_target
 from ._traits import (
     Choice,
     Index,
@@ -170,18 +169,7 @@ class SummaryPlot(XWidget):
         v3 = values.astype(np.float64).reshape(n, -1, m)
         k = v3.shape[1]
 
-        names = feature_names if feature_names is not None else attr.feature_names
-        if names is None:
-            names = [f"x{i}" for i in range(m)]
-        if isinstance(names, str) or not hasattr(names, "__len__"):
-            raise WidgetTypeError(f"feature_names must be a list of strings, got {type(names).__name__}")
-        names = list(names.tolist() if hasattr(names, "tolist") else names)
-        if len(names) != m:
-            raise WidgetValueError(f"feature_names has {len(names)} names but the attribution has {m} features")
-        for f in names:
-            if not isinstance(f, (str, numbers.Number, np.generic)):
-                raise WidgetTypeError(f"feature names must be strings, got {type(f).__name__} {f!r}")
-        names = [str(f) for f in names]
+        names = feature_names_for(feature_names, attr.feature_names, m)
 
         data = None
         if attr.data is not None:
