@@ -30,23 +30,8 @@ BAR_MODES = S.BAR_MODES
 class SummaryPlot(XWidget):
     """Attributions of many rows summarised per feature: beeswarm, bar or dependence (scatter) plot.
 
-    - ``kind="beeswarm"``: one row per feature, largest mean |value| on top,
-      one dot per sample at its attribution, swarmed, coloured by the
-      feature's value (blue low, red high);
-    - ``kind="bar"``: mean |value| per feature; for a ``target="all"``
-      attribution ``(N, K, M)`` one colour per output, stacked or grouped
-      (``bar_mode``);
-    - ``kind="scatter"``: feature ``feature``'s value (x) against its
-      attribution (y), coloured by ``color`` (None: the feature that
-      interacts most with it, chosen by shap's ``approximate_interactions``
-      heuristic, see :func:`xai_widgets._display.summary.approximate_interactions`).
-
-    Features beyond ``max_display`` share one row, "N other features" (per
-    sample, the sum of their values; in the bar plot, the sum of their mean
-    |value|), as in shap. Hovering a dot shows the sample, the feature and
-    both values; clicking one sets ``index`` and ``feature`` (synced: Python
-    reads and sets them, a ring marks the sample). :meth:`force_plot` is the
-    ForcePlot of the picked sample.
+    Beeswarm, bar or dependence view (details under Notes); clicking a dot
+    sets the synced ``index`` and ``feature``.
 
     Parameters
     ----------
@@ -75,6 +60,26 @@ class SummaryPlot(XWidget):
     Shapes sent to the browser: values as uint16 per feature range
     (``(N, K, M)``, error <= range / 131068), feature values the same
     ``(N, M)`` (65535 = missing), exact mean |value| ``(K, M)`` as float32.
+
+    Notes
+    -----
+    - ``kind="beeswarm"``: one row per feature, largest mean |value| on top,
+      one dot per sample at its attribution, swarmed, coloured by the
+      feature's value (blue low, red high);
+    - ``kind="bar"``: mean |value| per feature; for a ``target="all"``
+      attribution ``(N, K, M)`` one colour per output, stacked or grouped
+      (``bar_mode``);
+    - ``kind="scatter"``: feature ``feature``'s value (x) against its
+      attribution (y), coloured by ``color`` (None: the feature that
+      interacts most with it, chosen by shap's ``approximate_interactions``
+      heuristic, see :func:`xai_widgets._display.summary.approximate_interactions`).
+
+    Features beyond ``max_display`` share one row, "N other features" (per
+    sample, the sum of their values; in the bar plot, the sum of their mean
+    |value|), as in shap. Hovering a dot shows the sample, the feature and
+    both values; clicking one sets ``index`` and ``feature`` (synced: Python
+    reads and sets them, a ring marks the sample). :meth:`force_plot` is the
+    ForcePlot of the picked sample.
 
     Example
     -------
