@@ -15,7 +15,7 @@ export PYTHONHASHSEED := 0
 JS_SRC := $(shell find js/src -name '*.ts' 2>/dev/null) js/build.mjs
 STATIC := xai_widgets/static/heatmap_overlay.js xai_widgets/static/text_heatmap.js xai_widgets/static/force_plot.js xai_widgets/static/attention_view.js xai_widgets/static/explorer.js xai_widgets/static/summary_plot.js xai_widgets/static/standalone.js
 
-.PHONY: env js lab test test-py test-peers test-wheel test-js test-nb test-browser bench docs tutorials clean
+.PHONY: env js lab test test-py test-peers test-wheel test-js test-nb test-browser bench bench-deps docs tutorials clean
 
 env: $(VENV)/.installed
 
@@ -76,7 +76,13 @@ tutorials: env js
 	$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
 	  --ExecutePreprocessor.timeout=1200 --ExecutePreprocessor.store_widget_state=False notebooks/*.ipynb
 
-bench: env js
+# inseq is a benchmark peer only (benchmarks/generation_bench.py): --no-deps, since its
+# requirements pull CUDA wheels; the modules it imports are installed beside it
+bench-deps: env
+	$(PIP) install -q --no-deps inseq==0.7.1
+	$(PIP) install -q -c constraints.txt jaxtyping "typeguard<=2.13.3" rich treescope
+
+bench: env js bench-deps
 	for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 clean:
