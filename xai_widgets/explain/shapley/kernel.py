@@ -222,6 +222,30 @@ def _comb(o: np.ndarray, k: int) -> np.ndarray:
     return o * (o - 1) * (o - 2) / 6
 
 
+def _overlap_kernel(zf: np.ndarray, prior: list[float], order: int, out: np.ndarray) -> None:
+    """``out[i, j] = sum_{k=2..order} prior_k · C(|S_i ∩ S_j|, k)`` for coalitions ``zf`` ``(C, M)``.
+
+    The C×C overlaps are small integers, so a float32 product is exact; the
+    polynomial is evaluated in place (Horner form, no C×C temporaries per
+    order) — this was a fifth of a 2,048-coalition kernel SHAP run.
+    """
+    z32 = zf.astype(np.float32)
+    out[...] = z32 @ z32.T  # overlaps |S_i ∩ S_j|
+    if order < 2:
+        out[...] = 0.0
+        return
+    # C(o,2)·p2 + C(o,3)·p3 = o(o-1)/2 · (p2 + p3 (o-2)/3)
+    factor = np.subtract(out, 2.0) if order >= 3 else None
+    np.multiply(out, np.subtract(out, 1.0), out=out)
+    out *= 0.5
+    if factor is None:
+        out *= prior[1]
+        return
+    factor *= prior[2] / 3.0
+    factor += prior[1]
+    out *= factor
+
+
 def _priors(m: int, order: int) -> list[float]:
     return [np.inf if k == 1 else _ORDER_PRIOR[k] / math.comb(m, k) for k in range(1, order + 1)]
 
@@ -314,10 +338,8 @@ def _solve_interactions(z: np.ndarray, w: np.ndarray, y: np.ndarray, total: np.n
     # interactions as a kernel over coalitions (the overlap |S ∩ S'| gives
     # the number of shared terms of each order); the full coalition is a
     # noise-free observation, so g(full) == total exactly.
-    o = zf @ zf.T
-    kmat = sum(prior[k - 1] * _comb(o, k) for k in range(2, order + 1))
     a = np.empty((c + 1, c + 1))
-    a[:c, :c] = kmat
+    _overlap_kernel(zf, prior, order, out=a[:c, :c])
     a[np.arange(c), np.arange(c)] += noise
     a[:c, c] = a[c, :c] = sum(prior[k - 1] * _comb(sizes, k) for k in range(2, order + 1))
     a[c, c] = sum(prior[k - 1] * math.comb(m, k) for k in range(2, order + 1))
