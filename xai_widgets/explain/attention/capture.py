@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ...attention_maps import AttentionMaps
-from .._core import check_model, model_as_found
+from .._core import model_as_found, this_thread_only
 from . import _hf, _torch_mha
 from ._common import Recorder
 
@@ -29,9 +29,12 @@ def capture_attention(
 
     Parameters
     ----------
-    model : torch.nn.Module
+    model : torch.nn.Module or a bound method of one
         A Hugging Face transformer (any attention implementation), a model
         built from ``nn.MultiheadAttention``, or any model with ``modules=``.
+        A bound method such as ``model.generate`` is called instead of the
+        model, and every forward pass it makes is captured (see Notes,
+        *Several forward passes*).
     *args
         The model's positional inputs (e.g. ``input_ids``).
     layers : None, int, str or a list of them
@@ -60,7 +63,9 @@ def capture_attention(
         ``attention_mask``), ``(B, L, H, Q, K)`` with ``mask`` for larger
         batches (``.sample(i)`` removes row ``i``'s padding). ViT-style
         inputs (``pixel_values`` and a ``config.patch_size``) set
-        ``patch_grid`` and ``n_prefix_tokens``.
+        ``patch_grid`` and ``n_prefix_tokens``. Several forward passes over
+        one growing sequence (``model.generate``) give one ``(S, S)`` map
+        per layer and head over the whole sequence read.
 
     Notes
     -----
@@ -86,6 +91,26 @@ def capture_attention(
     model's forward plus one ``q kᵀ`` / softmax per layer for implementations
     that do not return weights.
 
+    Several forward passes: when the call runs the model's forward more than
+    once, as ``model.generate`` does (a prefill pass over the ``P`` prompt
+    tokens, then one pass per new token that reads the key-value cache, its
+    query length 1), the passes are assembled into the full causal map of
+    the sequence: pass ``p`` with ``Q`` queries over ``K`` keys fills rows
+    ``K - Q .. K - 1`` (and columns ``0 .. K - 1``) of an ``(S, S)`` map
+    per layer and head, ``S`` the longest key length. The result is what one
+    forward over the whole sequence gives (to float rounding), except that
+    the last generated token, which the model produced but never read, has
+    no row or column: after ``G`` new tokens ``S = P + G - 1``, and
+    ``tokens`` are the ``S`` tokens read (the decoded ``input_ids`` of the
+    passes). ``params["passes"]`` counts the passes, ``layers=`` indexes
+    the attention calls of one pass, and ``attention_mask`` of the last pass
+    gives ``mask`` for a batch. The passes must extend one sequence: the
+    first covers positions ``0 .. K - 1``, each later one has more keys
+    and starts its queries where the previous ones ended or earlier (later
+    passes overwrite rows they repeat, e.g. ``generate(use_cache=False)``);
+    anything else (two unrelated calls) is a ``ValueError``. Per-step maps
+    are not kept: take ``maps.weights[..., K - Q:K, :K]`` for a step.
+
     Threads: captures (and other kernels) may run on the same model from
     several threads at once; each records only its own thread's forward, and
     forwards in other threads are neither recorded nor changed. Process-wide
@@ -104,8 +129,17 @@ def capture_attention(
     >>> maps = xw.capture_attention(model, **enc, tokenizer=tok, layers=[0, -1])  # doctest: +SKIP
     >>> maps.sample(0).shape                                        # (L, H, Q, K)  # doctest: +SKIP
     (2, 12, 6, 6)
+
+    During generation (SmolLM2: 30 layers × 9 heads; 8 new tokens):
+
+    >>> tok, lm = demo.smollm2()                                    # doctest: +SKIP
+    >>> enc = tok("The capital of France is", return_tensors="pt")  # 5 tokens  # doctest: +SKIP
+    >>> maps = xw.capture_attention(lm.generate, **enc, max_new_tokens=8, do_sample=False,
+    ...                             tokenizer=tok, layers=-1)       # doctest: +SKIP
+    >>> maps.shape                                                  # S = 5 + 8 - 1  # doctest: +SKIP
+    (1, 9, 12, 12)
     """
-    check_model(model)
+    model, call = _resolve_call(model)
     dtype = _check_dtype(dtype)
     head_list = _check_heads(heads)
     custom, only = _check_modules(model, modules)
@@ -133,11 +167,71 @@ def capture_attention(
     rec = Recorder(module_names, names=names_filter, heads=head_list, dtype=dtype)
     cands = _hf.attention_modules(model) + _torch_mha.mha_modules(model) if only is None else [(n, None) for n in only]
     rec.expected = sum(1 for n, _ in cands if names_filter is None or n in names_filter)
-    with model_as_found(model), torch.no_grad(), _hf.intercept(rec), _torch_mha.intercept(model, rec, custom):
-        model(*args, **model_kwargs)
-    maps = _assemble(model, rec, want, args, model_kwargs, tokenizer, params={"heads": head_list})
-    maps._inputs = (args, model_kwargs)
+    passes = _Passes(model, rec)
+    with model_as_found(model), torch.no_grad(), _hf.intercept(rec), _torch_mha.intercept(model, rec, custom), passes:
+        result = call(*args, **model_kwargs)
+    if len(passes.starts) > 1:
+        maps = _assemble_passes(model, rec, passes, want, tokenizer, params={"heads": head_list})
+    else:
+        maps = _assemble(model, rec, want, args, model_kwargs, tokenizer, params={"heads": head_list})
+        maps._inputs = (args, model_kwargs)
+        if call is not model:  # the method's own arguments (max_new_tokens ...) are no model inputs
+            ids, am = passes.inputs[0] if passes.inputs else (None, None)
+            maps._inputs = None if ids is None else ((), {"input_ids": ids, **({} if am is None else {"attention_mask": am})})
+    if call is not model:
+        maps._output = result  # what the method returned (e.g. generate's sequences), for the caller
     return maps
+
+
+def _resolve_call(model: Any) -> tuple[nn.Module, Callable]:
+    """The module to capture and what to call: the module itself, or a bound method of it (``model.generate``)."""
+    if isinstance(model, nn.Module):
+        return model, model
+    owner = getattr(model, "__self__", None)
+    if callable(model) and isinstance(owner, nn.Module):
+        return owner, model
+    raise TypeError(
+        "model must be a torch.nn.Module or a bound method of one (e.g. model.generate), "
+        f"got {type(model).__name__}"
+    )
+
+
+class _Passes:
+    """Marks where each forward pass of the root module starts in the recorder, with its inputs.
+
+    A forward pre-hook on the root module (only in this thread) notes the
+    number of records so far and the pass's ``input_ids`` / ``attention_mask``
+    (positional first tensor or keywords); nested calls of the root (a model
+    whose forward calls itself) are not new passes.
+    """
+
+    def __init__(self, model: nn.Module, rec: Recorder):
+        self.model, self.rec = model, rec
+        self.starts: list[int] = []
+        self.inputs: list[tuple[Any, Any]] = []
+        self._depth = 0
+        self._handles: list = []
+
+    def __enter__(self) -> "_Passes":
+        def pre(module, args, kwargs):
+            if self._depth == 0:
+                self.starts.append(len(self.rec.records))
+                self.inputs.append((_input_ids(args, kwargs), kwargs.get("attention_mask")))
+            self._depth += 1
+
+        def post(module, args, kwargs, output):
+            self._depth -= 1
+
+        self._handles = [
+            self.model.register_forward_pre_hook(this_thread_only(pre), with_kwargs=True),
+            self.model.register_forward_hook(this_thread_only(post), with_kwargs=True, always_call=True),
+        ]
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []
 
 
 # ------------------------------------------------------------------ checks
@@ -211,45 +305,13 @@ def _check_modules(model: nn.Module, modules: Any) -> tuple[dict | None, list | 
 
 # ---------------------------------------------------------------- assemble
 def _assemble(model, rec: Recorder, want, args, kwargs, tokenizer, params: dict, kind: str = "attention") -> AttentionMaps:
-    if not rec.records:
-        raise ValueError(
-            "the forward pass made no attention call that could be captured"
-            + (" in the selected layers" if rec.names is not None else "")
-        )
-    counts: dict[str, int] = {}
-    for n, _ in rec.records:
-        counts[n] = counts.get(n, 0) + 1
-    seen: dict[str, int] = {}
-    names = []
-    for n, _ in rec.records:
-        if counts[n] > 1:
-            names.append(f"{n}[{seen.get(n, 0)}]")
-            seen[n] = seen.get(n, 0) + 1
-        else:
-            names.append(n)
-    idx = list(range(len(names)))
-    if want is not None and not all(isinstance(x, str) for x in want):
-        L = len(names)
-        idx = []
-        for x in want:
-            if isinstance(x, str):
-                hits = [i for i, (n, _) in enumerate(rec.records) if n == x or names[i] == x]
-                idx.extend(hits)
-            else:
-                if not -L <= x < L:
-                    raise ValueError(f"layers: layer {x} is out of range, the model made {L} attention calls (0..{L - 1})")
-                idx.append(x % L)
+    _check_recorded(rec.records, rec.names is not None)
+    idx, names = _select(rec.records, want)
     pre = rec.buffered(idx)
     tensors = [rec.records[i][1] for i in idx]
     layer_names = [names[i] for i in idx]
     extras = [rec.extra[i] for i in idx]
-    shapes = {tuple(t.shape) for t in tensors}
-    if len(shapes) > 1:
-        detail = ", ".join(f"{n}: {tuple(t.shape)}" for n, t in zip(layer_names, tensors))
-        raise ValueError(
-            "the captured attention maps differ in shape (B, H, Q, K) — e.g. encoder self-attention and decoder "
-            f"cross-attention; pick layers of one kind with layers=[names]. Captured: {detail}"
-        )
+    _check_shapes(layer_names, tensors)
     if pre is not None:
         w = pre
     elif len(tensors) == 1:
@@ -260,9 +322,13 @@ def _assemble(model, rec: Recorder, want, args, kwargs, tokenizer, params: dict,
     weights = w.detach().cpu()
 
     mask = _key_mask(kwargs, extras, B, K)
-    query_mask = None
     tokens = _decode(tokenizer, args, kwargs, B, K)
     patch_grid, n_prefix = _patch_grid(model, args, kwargs, K)
+    return _maps(model, rec, weights, tokens, layer_names, kind, params, mask, patch_grid, n_prefix)
+
+
+def _maps(model, rec: Recorder, weights, tokens, layer_names, kind, params, mask, patch_grid=None, n_prefix=0):
+    """The AttentionMaps of ``weights (B, L, H, Q, K)``; a batch of one comes back unbatched."""
     p = dict(params)
     impl = getattr(getattr(model, "config", None), "_attn_implementation", None)
     if impl is not None:
@@ -276,15 +342,133 @@ def _assemble(model, rec: Recorder, want, args, kwargs, tokenizer, params: dict,
         kind=kind,
         params=p,
         mask=mask,
-        query_mask=query_mask,
+        query_mask=None,
         patch_grid=patch_grid,
         n_prefix_tokens=n_prefix,
     )
-    if B == 1:
+    if weights.shape[0] == 1:
         single = maps.sample(0)
         single.params.pop("sample", None)
         return single
     return maps
+
+
+def _check_recorded(records: list, filtered: bool) -> None:
+    if not records:
+        raise ValueError(
+            "the forward pass made no attention call that could be captured" + (" in the selected layers" if filtered else "")
+        )
+
+
+def _select(records: list, want) -> tuple[list[int], list[str]]:
+    """Indices of the wanted records and every record's unique name (``name[i]`` for a module called i-th time)."""
+    counts: dict[str, int] = {}
+    for n, _ in records:
+        counts[n] = counts.get(n, 0) + 1
+    seen: dict[str, int] = {}
+    names = []
+    for n, _ in records:
+        if counts[n] > 1:
+            names.append(f"{n}[{seen.get(n, 0)}]")
+            seen[n] = seen.get(n, 0) + 1
+        else:
+            names.append(n)
+    idx = list(range(len(names)))
+    if want is not None and not all(isinstance(x, str) for x in want):
+        L = len(names)
+        idx = []
+        for x in want:
+            if isinstance(x, str):
+                hits = [i for i, (n, _) in enumerate(records) if n == x or names[i] == x]
+                idx.extend(hits)
+            else:
+                if not -L <= x < L:
+                    raise ValueError(f"layers: layer {x} is out of range, the model made {L} attention calls (0..{L - 1})")
+                idx.append(x % L)
+    return idx, names
+
+
+def _check_shapes(layer_names: list[str], tensors: list) -> None:
+    shapes = {tuple(t.shape) for t in tensors}
+    if len(shapes) > 1:
+        detail = ", ".join(f"{n}: {tuple(t.shape)}" for n, t in zip(layer_names, tensors))
+        raise ValueError(
+            "the captured attention maps differ in shape (B, H, Q, K) — e.g. encoder self-attention and decoder "
+            f"cross-attention; pick layers of one kind with layers=[names]. Captured: {detail}"
+        )
+
+
+def _assemble_passes(model, rec: Recorder, passes: _Passes, want, tokenizer, params: dict) -> AttentionMaps:
+    """One ``(S, S)`` map per layer from several forward passes over one growing sequence (see Notes)."""
+    bounds = passes.starts[1:] + [len(rec.records)]
+    groups = [rec.records[a:b] for a, b in zip(passes.starts, bounds)]
+    first = [n for n, _ in groups[0]]
+    for p, g in enumerate(groups[1:], 1):
+        if [n for n, _ in g] != first:
+            raise ValueError(
+                f"forward pass {p} of the call made other attention calls than pass 0 ({len(g)} vs {len(first)}); "
+                "capture_attention assembles several passes only when each runs the same layers"
+            )
+    _check_recorded(groups[0], rec.names is not None)
+    idx, names = _select(groups[0], want)
+    layer_names = [names[i] for i in idx]
+    steps = []  # per pass: the selected (B, H, Q, K) maps
+    for g in groups:
+        tensors = [g[i][1] for i in idx]
+        _check_shapes(layer_names, tensors)
+        steps.append(tensors)
+    B, H = steps[0][0].shape[:2]
+    spans = []  # (first query position, key length) per pass
+    prev = 0
+    for p, tensors in enumerate(steps):
+        b, h, Q, K = tensors[0].shape
+        ok = (b, h) == (B, H) and Q <= K and (K == Q if p == 0 else prev < K and K - Q <= prev)
+        if not ok:
+            seen = ", ".join(f"{tuple(t[0].shape)}" for t in steps)
+            raise ValueError(
+                "the call ran several forward passes that do not extend one sequence (each pass's (B, H, Q, K) "
+                f"in order: {seen}); capture_attention assembles passes as model.generate makes them "
+                "(a prefill over the prompt, then passes with more keys whose queries continue the sequence) - "
+                "capture unrelated forward passes one at a time"
+            )
+        spans.append((K - Q, K))
+        prev = K
+    S = prev
+    ref = steps[0][0]
+    w = torch.zeros((B, len(idx), H, S, S), dtype=ref.dtype, device=ref.device)
+    for (q0, K), tensors in zip(spans, steps):
+        for li, t in enumerate(tensors):
+            w[:, li, :, q0:K, :K] = t
+    ids = _passes_ids(passes, spans, B, S)
+    mask = None
+    last_mask = passes.inputs[-1][1]
+    if isinstance(last_mask, torch.Tensor) and last_mask.dim() == 2 and tuple(last_mask.shape) == (B, S):
+        mask = last_mask.detach().cpu().bool().numpy()
+    tokens = None
+    if tokenizer is not None and ids is not None:
+        rows = [list(tokenizer.convert_ids_to_tokens(r.tolist())) for r in ids]
+        tokens = rows if B > 1 else rows[0]
+    p = {**params, "passes": len(steps)}
+    maps = _maps(model, rec, w.cpu(), tokens, layer_names, "attention", p, mask)
+    maps._inputs = None
+    if ids is not None:
+        kw = {"input_ids": ids}
+        if mask is not None:
+            kw["attention_mask"] = last_mask.detach()
+        maps._inputs = ((), kw)
+    return maps
+
+
+def _passes_ids(passes: _Passes, spans: list, B: int, S: int) -> torch.Tensor | None:
+    """The ``(B, S)`` token ids the passes read, or None when a pass had no ``input_ids`` of its query length."""
+    ids = None
+    for (ids_p, _), (q0, K) in zip(passes.inputs, spans):
+        if not isinstance(ids_p, torch.Tensor) or ids_p.dim() != 2 or tuple(ids_p.shape) != (B, K - q0):
+            return None
+        if ids is None:
+            ids = torch.zeros((B, S), dtype=ids_p.dtype)
+        ids[:, q0:K] = ids_p.detach().cpu()
+    return ids
 
 
 def _key_mask(kwargs, extras, B, K):
