@@ -13,7 +13,7 @@ export TOKENIZERS_PARALLELISM := false
 export PYTHONHASHSEED := 0
 
 JS_SRC := $(shell find js/src -name '*.ts' 2>/dev/null) js/build.mjs
-STATIC := xai_widgets/static/heatmap_overlay.js xai_widgets/static/text_heatmap.js xai_widgets/static/force_plot.js xai_widgets/static/attention_view.js xai_widgets/static/explorer.js xai_widgets/static/summary_plot.js xai_widgets/static/standalone.js
+STATIC := xai_widgets/static/heatmap_overlay.js xai_widgets/static/text_heatmap.js xai_widgets/static/force_plot.js xai_widgets/static/attention_view.js xai_widgets/static/explorer.js xai_widgets/static/summary_plot.js xai_widgets/static/generation_heatmap.js xai_widgets/static/standalone.js
 
 .PHONY: env js lab test test-py test-peers test-wheel test-js test-nb test-browser bench bench-deps docs tutorials clean
 

@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const outdir = resolve(here, "../xai_widgets/static");
-const entries = ["heatmap_overlay", "text_heatmap", "force_plot", "attention_view", "explorer", "summary_plot"];
+const entries = ["heatmap_overlay", "text_heatmap", "force_plot", "attention_view", "explorer", "summary_plot", "generation_heatmap"];
 const watch = process.argv.includes("--watch");
 
 mkdirSync(outdir, { recursive: true });

@@ -12,6 +12,7 @@
  */
 import attentionView from "./attention_view";
 import forcePlot from "./force_plot";
+import generationHeatmap from "./generation_heatmap";
 import heatmapOverlay from "./heatmap_overlay";
 import summaryPlot from "./summary_plot";
 import textHeatmap from "./text_heatmap";
@@ -25,6 +26,7 @@ interface WidgetModule {
 const REGISTRY: Record<string, WidgetModule> = {
   attention_view: attentionView as WidgetModule,
   force_plot: forcePlot as WidgetModule,
+  generation_heatmap: generationHeatmap as WidgetModule,
   heatmap_overlay: heatmapOverlay as WidgetModule,
   summary_plot: summaryPlot as WidgetModule,
   text_heatmap: textHeatmap as WidgetModule,
