@@ -167,3 +167,31 @@ def test_bad_calls(pair, state_check):
             capture_attention(types.MethodType(twice_unrelated, sdpa), ids)
         with pytest.raises(ValueError, match="out of range"):
             capture_attention(sdpa.generate, ids, **GEN, layers=5)
+
+
+def test_encoder_decoder_generate_needs_decoder_layers(state_check):
+    from transformers import BartConfig, BartForConditionalGeneration
+
+    def make(impl):
+        torch.manual_seed(0)
+        cfg = BartConfig(vocab_size=VOCAB, d_model=32, encoder_layers=1, decoder_layers=2, encoder_attention_heads=4,
+                         decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=64,
+                         pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=2,
+                         forced_bos_token_id=None, forced_eos_token_id=None, init_std=0.2)
+        cfg._attn_implementation = impl
+        return BartForConditionalGeneration(cfg).eval()
+
+    eager, sdpa = make("eager"), make("sdpa")
+    sdpa.load_state_dict(eager.state_dict())
+    ids = _prompt(6, seed=13)
+    with state_check(sdpa):
+        with pytest.raises(ValueError, match="outside the model's forward passes"):
+            capture_attention(sdpa.generate, ids, **GEN)  # the encoder runs once, before the decoder passes
+    names = [f"model.decoder.layers.{i}.self_attn" for i in range(2)]
+    maps = capture_attention(sdpa.generate, ids, **GEN, layers=names)
+    seq = maps._output
+    with torch.no_grad():
+        ref = torch.stack(eager(ids, decoder_input_ids=seq, output_attentions=True).decoder_attentions, 1)[0].numpy()
+    S = seq.shape[1] - 1
+    assert maps.layer_names == names and maps.shape == (2, 4, S, S)
+    np.testing.assert_allclose(maps.weights, ref[..., :S, :S], atol=1e-5, rtol=0)

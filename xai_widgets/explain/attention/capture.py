@@ -25,7 +25,7 @@ def capture_attention(
     modules: Any = None,
     **model_kwargs: Any,
 ) -> AttentionMaps:
-    """Run ``model(*args, **model_kwargs)`` once and return its attention weights.
+    """Run ``model(*args, **model_kwargs)`` (or a method such as ``model.generate``) and return its attention weights.
 
     Parameters
     ----------
@@ -108,8 +108,11 @@ def capture_attention(
     first covers positions ``0 .. K - 1``, each later one has more keys
     and starts its queries where the previous ones ended or earlier (later
     passes overwrite rows they repeat, e.g. ``generate(use_cache=False)``);
-    anything else (two unrelated calls) is a ``ValueError``. Per-step maps
-    are not kept: take ``maps.weights[..., K - Q:K, :K]`` for a step.
+    anything else (two unrelated calls) is a ``ValueError``, and so are
+    attention calls outside the passes (the encoder of an encoder-decoder
+    model, which ``generate`` runs once: select the decoder's layers by
+    name). Per-step maps are not kept separately: a step's rows are
+    ``maps.weights[..., K - Q:K, :K]``.
 
     Threads: captures (and other kernels) may run on the same model from
     several threads at once; each records only its own thread's forward, and
@@ -400,6 +403,13 @@ def _check_shapes(layer_names: list[str], tensors: list) -> None:
 
 def _assemble_passes(model, rec: Recorder, passes: _Passes, want, tokenizer, params: dict) -> AttentionMaps:
     """One ``(S, S)`` map per layer from several forward passes over one growing sequence (see Notes)."""
+    if passes.starts[0] > 0:
+        outside = sorted({n for n, _ in rec.records[: passes.starts[0]]})
+        raise ValueError(
+            f"the call ran attention modules outside the model's forward passes ({outside[:3]}, e.g. the encoder "
+            "that generate runs once for an encoder-decoder model) and then several passes; pick the layers of "
+            "the passes by name with layers=[...], or capture the other modules in a call of their own"
+        )
     bounds = passes.starts[1:] + [len(rec.records)]
     groups = [rec.records[a:b] for a, b in zip(passes.starts, bounds)]
     first = [n for n, _ in groups[0]]
