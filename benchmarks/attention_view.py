@@ -1,6 +1,6 @@
 """AttentionView transport and interaction benchmark.
 
-    .venv/bin/python benchmarks/attention_view.py [--latency MS] [--no-browser]
+    .venv/bin/python benchmarks/attention_view.py [--latency MS] [--no-browser] [--llm]
 
 1. Bytes at display for 12 layers x 12 heads x 512 tokens (synthetic softmax
    maps): the widget state as the front end receives it (JSON without the
@@ -15,6 +15,15 @@
    and to the next animation frame; median of 10, cache hits and misses
    apart (misses: the fake model ignores prefetch requests).
 3. One 4096-token head renders and answers hover.
+4. LLM scale (issue 11 §3; ``--llm`` runs this part alone): 30 layers x 9
+   heads x 1,024 tokens of random causal softmax maps (1.1 GB float32). The
+   initial state (target <= 1 MB) and the head switch (target <= 100 ms,
+   median of 10) from the slider and from Python (the model's traits set as
+   a kernel message would), with the neighbouring heads prefetched ("hit")
+   and with every prefetch ignored ("miss": each switch waits for the head
+   the kernel pushes; here a local HTTP server encodes it with the widget's
+   own ``_head_payload``, so a miss includes the kernel's encoding time).
+   The overview of all 30 x 10 thumbnails is saved as a picture.
 """
 from __future__ import annotations
 
@@ -83,11 +92,17 @@ PAGE = """<!doctype html><html><head><meta charset="utf-8"><style>body{margin:16
 <div id="w0" style="width:1100px"></div>
 <script type="module">
 const cfg = await (await fetch("cfg.json")).json();
-const all = new Uint8Array(await (await fetch("heads.bin")).arrayBuffer());
+const all = cfg.lazy ? null : new Uint8Array(await (await fetch("heads.bin")).arrayBuffer());
 function b64(s) { const b = atob(s); const u = new Uint8Array(b.length); for (let i = 0; i < b.length; i++) u[i] = b.charCodeAt(i); return new DataView(u.buffer); }
 for (const [k, v] of Object.entries(cfg.state)) if (v && v.__b64__ !== undefined) cfg.state[k] = b64(v.__b64__);
 const heads = cfg.heads; // key -> [offset, length, meta]
-function headBytes(key) { const [o, n] = heads[key]; return new DataView(all.buffer.slice(o, o + n)); }
+// a lazy site asks the Python server, which encodes the head as the kernel would (w._head_payload)
+async function getHead(key) {
+  if (!cfg.lazy) { const [o, n, meta] = heads[key]; return [meta, new DataView(all.buffer.slice(o, o + n))]; }
+  const r = await fetch("head?key=" + encodeURIComponent(key));
+  return [JSON.parse(r.headers.get("x-meta")), new DataView(await r.arrayBuffer())];
+}
+const later = (f) => (cfg.latency > 0 ? setTimeout(f, cfg.latency) : f());
 class FakeModel {
   constructor(state) { this.state = state; this.handlers = {}; this.sent = 0; this.answer = true; this.last = this.sel(); }
   sel() { return ["source", "sample", "layer", "head"].map((k) => this.state[k]).join("|"); }
@@ -100,14 +115,14 @@ class FakeModel {
     if (s === this.last) return;
     this.last = s;
     const key = `${this.state.source}|${this.state.sample}|${this.state.layer}|${this.state.head}`;
-    setTimeout(() => { this.state._head_meta = heads[key][2]; this.set("_head", headBytes(key)); }, cfg.latency);
+    getHead(key).then(([meta, buf]) => later(() => { this.state._head_meta = meta; this.set("_head", buf); }));
   }
   send(msg) {
     this.sent++;
     if (!this.answer || msg.type !== "get") return;
     for (const r of msg.requests) {
       const key = `${r.source}|${r.sample}|${r.layer}|${r.head}`;
-      setTimeout(() => (this.handlers["msg:custom"] || []).forEach((f) => f({ type: "head", id: r.id, meta: heads[key][2] }, [headBytes(key)])), cfg.latency);
+      getHead(key).then(([meta, buf]) => later(() => (this.handlers["msg:custom"] || []).forEach((f) => f({ type: "head", id: r.id, meta }, [buf]))));
     }
   }
 }
@@ -128,13 +143,25 @@ window.switchTo = (layer, head) => new Promise((resolve) => {
   if (String(window.model.get("head")) !== String(head)) set("input.xw-head", head);
   if (window.root.getAttribute("data-xw-drawn") === key) { mo.disconnect(); done(); }
 });
+// as a change from Python arrives: the model's traits change, no input event
+window.setFromPython = (layer, head) => new Promise((resolve) => {
+  const key = `attention|0|${layer}|${head}`;
+  const t0 = performance.now();
+  const done = () => { const drawn = performance.now() - t0; requestAnimationFrame(() => resolve({ drawn, painted: performance.now() - t0 })); };
+  const mo = new MutationObserver(() => { if (window.root.getAttribute("data-xw-drawn") === key) { mo.disconnect(); done(); } });
+  mo.observe(window.root, { attributes: true, attributeFilter: ["data-xw-drawn"] });
+  window.model.state.layer = layer;
+  window.model.set("head", head); // one change message sets both; the view hears it once here
+  window.model.save_changes();
+  if (window.root.getAttribute("data-xw-drawn") === key) { mo.disconnect(); done(); }
+});
 window.done = true;
 </script></body></html>"""
 
 
-def write_site(tmp: Path, w, weights: np.ndarray | None, latency: float, answer: bool) -> None:
+def write_site(tmp: Path, w, weights: np.ndarray | None, latency: float, answer: bool, lazy: bool = False) -> None:
     chunks, heads, off = [], {}, 0
-    if weights is not None:
+    if weights is not None and not lazy:
         L, H = weights.shape[:2]
         for layer in range(L):
             for h in range(-1, H):
@@ -143,15 +170,32 @@ def write_site(tmp: Path, w, weights: np.ndarray | None, latency: float, answer:
                 chunks.append(raw)
                 off += len(raw)
     (tmp / "heads.bin").write_bytes(b"".join(chunks))
-    (tmp / "cfg.json").write_text(json.dumps({"state": state_of(w), "heads": heads, "latency": latency, "answer": answer}))
+    (tmp / "cfg.json").write_text(json.dumps({"state": state_of(w), "heads": heads, "latency": latency, "answer": answer,
+                                              "lazy": lazy}))
     (tmp / "index.html").write_text(PAGE)
     (tmp / "attention_view.js").write_bytes(BUNDLE.read_bytes())
 
 
-def serve(directory: Path):
+def serve(directory: Path, widget=None):
+    """A static server for the page; with ``widget``, ``/head?key=source|sample|layer|head`` answers as the kernel does."""
+    from urllib.parse import parse_qs, urlparse
+
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args):
             pass
+
+        def do_GET(self):
+            u = urlparse(self.path)
+            if widget is None or u.path != "/head":
+                return super().do_GET()
+            src, b, layer, h = parse_qs(u.query)["key"][0].split("|")
+            raw, meta = widget._head_payload(src, int(b), int(layer), int(h))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(raw)))
+            self.send_header("x-meta", json.dumps(meta))
+            self.end_headers()
+            self.wfile.write(raw)
 
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(directory)))
     threading.Thread(target=srv.serve_forever, daemon=True).start()
@@ -229,7 +273,123 @@ def browser_runs(weights: np.ndarray, latency: float) -> None:
         browser.close()
 
 
+# ------------------------------------------------------------------ LLM scale (issue 11 §3)
+STATE_TARGET = 1_000_000  # bytes: initial state (JSON + buffers; the bundle reported apart and in the total)
+SWITCH_TARGET = 100.0  # ms: median head switch, selection set -> new matrix drawn
+
+
+def llm_maps(L=30, H=9, T=1024, seed=0, dtype=np.float32) -> np.ndarray:
+    """Random causal softmax maps ``(L, H, T, T)`` shaped like a decoder's; zero above the diagonal.
+
+    Noise logits plus, by head: a sink on token 0 (most heads of real LLMs
+    put much of their weight there, more with depth), a previous-token head,
+    a local band; a few heads attend to a handful of "content" columns.
+    """
+    rng = np.random.default_rng(seed)
+    out = np.empty((L, H, T, T), dtype)
+    pos = np.arange(T, dtype=np.float32)
+    upper = np.triu(np.ones((T, T), bool), 1)
+    diff = pos[:, None] - pos[None, :]
+    for layer in range(L):
+        x = rng.standard_normal((H, T, T), dtype=np.float32)
+        for h in range(H):
+            kind = (h + layer) % 4
+            if kind == 0:
+                x[h, :, 0] += 5.0 + 0.1 * layer  # sink
+            elif kind == 1:
+                x[h][diff == 1] += 7.0  # previous token
+                x[h, :, 0] += 3.0
+            elif kind == 2:
+                x[h] -= np.abs(diff) / (4.0 + layer)  # local band, wider with depth
+            else:
+                cols = rng.choice(T, 6, replace=False)
+                x[h][:, cols] += 5.0  # a few content tokens
+        x[:, upper] = -np.inf
+        x -= x.max(-1, keepdims=True)
+        np.exp(x, out=x)
+        x /= x.sum(-1, keepdims=True)
+        out[layer] = x
+    return out
+
+
+def llm_scale(latency: float, browser: bool) -> None:
+    """30 layers x 9 heads x 1,024 tokens: initial state size, head switches (Python and slider), the overview."""
+    L, H, T = 30, 9, 1024
+    t0 = time.perf_counter()
+    weights = llm_maps(L, H, T)
+    t_gen = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    w = xw.AttentionView(weights, layer=L // 2, head=0)
+    t_build = time.perf_counter() - t0
+    b = display_bytes(w)
+    state = b["state_json"] + b["buffers"]
+    print(f"{L} layers x {H} heads x {T} tokens, causal ({weights.nbytes / 2**30:.2f} GiB float32, generated in {t_gen:.1f} s); "
+          f"widget built in {t_build:.2f} s")
+    print(f"  initial state: JSON {b['state_json']:,} B + buffers {b['buffers']:,} B (_head {len(w._head):,} B, "
+          f"_thumbs {len(w._thumbs):,} B = {w._thumbs_meta['shape']}, _mask {len(w._mask):,} B) = {state:,} B "
+          f"-> {state / STATE_TARGET:.2f}x the {STATE_TARGET:,} B target; with the JS bundle ({b['bundle']:,} B) "
+          f"{b['total']:,} B = {b['total'] / STATE_TARGET:.2f}x")
+    if not browser:
+        return
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        br = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
+        for mode in ("hit", "miss"):
+            w = xw.AttentionView(weights, layer=L // 2, head=0)
+            tmp = Path(tempfile.mkdtemp(prefix="xw-attn-llm-"))
+            write_site(tmp, w, weights, latency, answer=(mode == "hit"), lazy=True)
+            srv = serve(tmp, w)
+            page = br.new_page(viewport={"width": 1200, "height": 1400})
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            t0 = time.perf_counter()
+            page.goto(f"http://127.0.0.1:{srv.server_address[1]}/index.html")
+            page.wait_for_function("window.done === true && window.root && window.root.dataset.xwReady === '1'", timeout=120_000)
+            t_first = time.perf_counter() - t0
+            l0 = L // 2
+            # from the slider: heads of one layer in a jumpy order, then a step to each neighbouring layer
+            # (prefetched too); from Python: another layer, whose heads the slider runs did not bring
+            plans = {"slider": ("switchTo", (l0, 0), [(l0, h) for h in (3, 7, 1, 8, -1, 5, 2, 6)] + [(l0 + 1, 6), (l0, 6)]),
+                     "python": ("setFromPython", (l0 - 3, 0), [(l0 - 3, h) for h in (4, 8, -1, 2, 7, 1, 5, 3, 6)] + [(l0 - 4, 6)])}
+            for how, (fn, start, seq) in plans.items():
+                before = 0 if how == "slider" else int(page.evaluate("window.root.dataset.xwCache").split("/")[2])
+                page.evaluate(f"([l, h]) => window.{fn}(l, h)", list(start))
+                if mode == "hit":  # the layer's heads and mean, and this head in the layers either side (none cached before)
+                    page.wait_for_function(f"Number(window.root.dataset.xwCache.split('/')[2]) >= {before + H + 1 + 2}",
+                                           timeout=120_000)
+                times = [page.evaluate(f"([l, h]) => window.{fn}(l, h)", [layer, h]) for layer, h in seq]
+                drawn = [t["drawn"] for t in times]
+                painted = [t["painted"] for t in times]
+                med = statistics.median(drawn)
+                print(f"  head switch from {how} (prefetch {'answered' if mode == 'hit' else 'ignored: every switch waits for the kernel push'}, "
+                      f"latency {latency:g} ms): median drawn {med:.1f} ms (min {min(drawn):.1f}, max {max(drawn):.1f}) "
+                      f"-> {med / SWITCH_TARGET:.2f}x the {SWITCH_TARGET:g} ms target; median painted {statistics.median(painted):.1f} ms")
+            cache = page.evaluate("window.root.dataset.xwCache")
+            draw_ms = page.evaluate("window.root.dataset.xwDrawMs")
+            print(f"    first draw {t_first:.2f} s after page load; last redraw {draw_ms} ms; cache hits/misses/entries/bytes {cache}; "
+                  f"page errors {errors}")
+            if mode == "hit":
+                # the overview: every layer x head as thumbnails, one picture for the record
+                page.evaluate("() => { window.model.set('view', 'overview'); }")
+                page.wait_for_timeout(300)
+                ov = page.locator("canvas.xw-overview")
+                g = json.loads(ov.get_attribute("data-xw-geom"))
+                box = ov.bounding_box()
+                shot = ROOT / "test-artifacts" / "attention_view_llm_overview.png"
+                shot.parent.mkdir(exist_ok=True)
+                ov.screenshot(path=str(shot))
+                print(f"    overview: {g['rows']} layers x {g['cols']} columns (mean + {g['cols'] - 1} heads), thumbnails "
+                      f"{g['cs']} px, canvas {box['width']:.0f}x{box['height']:.0f} px; picture {shot.relative_to(ROOT)}")
+            page.close()
+            srv.shutdown()
+        br.close()
+
+
 def main() -> None:
+    if "--llm" in sys.argv:  # only the LLM-scale case
+        latency = float(sys.argv[sys.argv.index("--latency") + 1]) if "--latency" in sys.argv else 0.0
+        return llm_scale(latency, "--no-browser" not in sys.argv)
     latency = float(sys.argv[sys.argv.index("--latency") + 1]) if "--latency" in sys.argv else 0.0
     t0 = time.perf_counter()
     weights = synthetic()
@@ -244,6 +404,7 @@ def main() -> None:
           f"+ JS bundle {b['bundle']:,} B = {b['total']:,} B  ({'OK' if b['total'] <= 1_000_000 else 'OVER'} vs 1,000,000 B)")
     if "--no-browser" not in sys.argv:
         browser_runs(weights, latency)
+    llm_scale(latency, "--no-browser" not in sys.argv)
 
 
 if __name__ == "__main__":

@@ -191,8 +191,10 @@ def test_causal_and_padding_masks():
     a /= a.sum(-1, keepdims=True)
     w = AttentionView(a)
     assert w.causal
-    m = np.unpackbits(np.frombuffer(w._mask, np.uint8))[:16].reshape(4, 4).astype(bool)
-    np.testing.assert_array_equal(m, np.triu(np.ones((4, 4), bool), 1))
+    np.testing.assert_array_equal(w.masked(), np.triu(np.ones((4, 4), bool), 1))
+    # the causal triangle is not sent: the browser adds it (causal and Q == K); the head is its lower triangle
+    assert w._mask == b"" and w.masked(causal=False) is None
+    assert w._head_meta["packed"] == "tril" and len(w._head) == 4 * 5 // 2
     assert not AttentionView(softmax_maps()).causal and AttentionView(softmax_maps())._mask == b""
     # batch with padding: sample switch changes tokens and mask
     b = softmax_maps(B=2, Q=5, K=5)
@@ -459,3 +461,94 @@ def test_uint8_heads_keep_relative_precision_where_attention_lives():
     raw, meta = encode_head(neg)
     assert "codes" not in meta
     np.testing.assert_allclose(decode_payload(raw, meta), neg, atol=(neg.max() - neg.min()) / 255 / 2 + 1e-7)
+
+
+# --------------------------------------------------------------------------- LLM scale (issue 11 §3)
+def causal_softmax(T, seed=0, sink=3.0):
+    """One (T, T) causal softmax map: noise logits, a sink on token 0, zero above the diagonal."""
+    x = np.random.default_rng(seed).normal(size=(T, T)).astype(np.float32)
+    x[:, 0] += sink
+    x[np.triu_indices(T, 1)] = -np.inf
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def sent_bytes(w):
+    """What the front end receives at display: the state as JSON (buffers taken out) plus the buffers."""
+    import json
+
+    from ipywidgets.widgets.widget import _remove_buffers
+
+    state = w.get_state()
+    state.pop("_esm", None)
+    state.pop("_css", None)
+    stripped, _, buffers = _remove_buffers(state)
+    return len(json.dumps(stripped, separators=(",", ":")).encode()) + sum(len(b) for b in buffers)
+
+
+def test_llm_scale_state_fits_1mb_and_float16_maps_are_not_copied():
+    import tracemalloc
+
+    L, H, T = 30, 9, 1024
+    head = causal_softmax(T).astype(np.float16)
+    # 30 x 9 x 1,024 x 1,024 maps without 566 MB of test data: one head seen everywhere (a view)
+    maps = np.broadcast_to(head, (L, H, T, T))
+    tracemalloc.start()
+    try:
+        w = AttentionView(maps, layer=29, head=8)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    kept = w._srcs["attention"].w
+    assert kept.dtype == np.float16 and np.shares_memory(kept, maps)
+    # a float32 copy of the maps would be 1.1 GB (a float16 one 566 MB); per head and per layer work stays small
+    assert peak < 64 * 2**20, f"peak {peak / 2**20:.0f} MiB while building"
+    assert w.causal and w._mask == b""
+    assert len(w._head) == T * (T + 1) // 2 and w._head_meta["packed"] == "tril"
+    assert len(w._thumbs) == L * (H + 1) * 32 * 32
+    assert sent_bytes(w) <= 1_000_000, sent_bytes(w)
+    want = head.astype(np.float32)
+    got = decode_head(w)
+    np.testing.assert_array_equal(got[np.triu_indices(T, 1)], 0)
+    assert (np.abs(got - want) <= log_tol(want)).all()
+    # a prefetch reply is packed the same way
+    sent = []
+    w.send = lambda content, buffers=None: sent.append((content, buffers))
+    w._on_custom_msg(w, {"type": "get", "requests": [{"id": 1, "source": "attention", "sample": 0, "layer": 3, "head": -1}]}, [])
+    (c, bufs), = sent
+    assert c["meta"]["packed"] == "tril" and len(bufs[0]) == T * (T + 1) // 2
+    assert (np.abs(decode_payload(bytes(bufs[0]), c["meta"]) - want) <= log_tol(want)).all()
+
+
+def test_float16_maps_and_tensors_are_kept_and_read_as_float32():
+    a = np.stack([np.stack([causal_softmax(12, seed=3 * i + j) for j in range(3)]) for i in range(2)])
+    for maps in (a.astype(np.float16), torch.from_numpy(a.astype(np.float16))):
+        w = AttentionView(maps, layer=1, head=2)
+        assert w._srcs["attention"].w.dtype == np.float16 and w.causal
+        assert w.weights().dtype == np.float32 and w.current().dtype == np.float32
+        want = a.astype(np.float16).astype(np.float32)
+        np.testing.assert_array_equal(w.weights(), want)
+        assert (np.abs(decode_head(w) - want[1, 2]) <= log_tol(want[1, 2])).all()
+        np.testing.assert_allclose(w.thumbnails()[:, 1:], pool_thumbnails(want, 12, 12), rtol=1e-6)
+    # float64 and integer maps become float32 as before
+    assert AttentionView(a.astype(np.float64))._srcs["attention"].w.dtype == np.float32
+    with pytest.raises(ValueError, match="NaN"):
+        bad = a.astype(np.float16)
+        bad[1, 2, 5, 0] = np.nan
+        AttentionView(bad)
+
+
+def test_causal_packing_float16_and_padding_mask():
+    a = np.stack([causal_softmax(9, seed=s) for s in range(2)])[None]  # (1, 2, 9, 9)
+    f = AttentionView(a, dtype="float16", head=1)
+    assert f._head_meta["packed"] == "tril" and len(f._head) == 2 * 45
+    np.testing.assert_allclose(decode_head(f), a[0, 1], rtol=2e-3, atol=1e-6)
+    # padding goes in _mask (only it); masked() adds the causal triangle
+    pad = np.array([1, 1, 1, 1, 1, 1, 1, 0, 0], bool)
+    w = AttentionView(AttentionMaps(a, mask=pad, causal=True))
+    want_pad = ~pad[None, :] | ~pad[:, None]
+    got = np.unpackbits(np.frombuffer(w._mask, np.uint8))[:81].reshape(9, 9).astype(bool)
+    np.testing.assert_array_equal(got, want_pad)
+    np.testing.assert_array_equal(w.masked(), want_pad | np.triu(np.ones((9, 9), bool), 1))
+    # not causal: nothing packed
+    assert "packed" not in AttentionView(softmax_maps(Q=6, K=6))._head_meta

@@ -8,7 +8,9 @@ Transport (see DESIGN.md "Binary to the browser"): the kernel keeps the full
   uint8 with one scale per thumbnail (``_thumbs_meta["scales"]``);
 * ``_head``: the selected (source, sample, layer, head) at full resolution,
   uint8 codes in the log1p domain (:func:`encode_head`; or float16), so saved
-  widget state shows it;
+  widget state shows it. Causal heads send their lower triangle only
+  (``meta["packed"] = "tril"``: half the bytes); ``_mask`` carries padding
+  only and the browser adds the causal triangle itself;
 * other heads on demand: the front end sends ``{"type": "get", "requests":
   [{"id", "source", "sample", "layer", "head"}, ...]}`` as a custom message
   and each answer comes back as ``{"type": "head", "id", "meta"}`` with the
@@ -54,8 +56,15 @@ def _is_maps(x: Any) -> bool:
 
 
 def _weights(x: Any, what: str) -> np.ndarray:
-    """``(B, L, H, Q, K)`` float32 from an AttentionMaps, array or tensor ((L,H,Q,K), (H,Q,K), (Q,K) too)."""
+    """``(B, L, H, Q, K)`` float32 or float16 from an AttentionMaps, array or tensor ((L,H,Q,K), (H,Q,K), (Q,K) too).
+
+    float32 and float16 input is kept as it is (a view, no copy: a 30-layer model's
+    maps over 1,024 tokens are 1.1 GB in float32); heads are widened to float32 one
+    at a time when they are shown. Other dtypes become float32.
+    """
     raw = x.weights if _is_maps(x) else x
+    if type(raw).__module__.startswith("torch") and str(getattr(raw, "dtype", "")) == "torch.float16":
+        raw = raw.detach().cpu().numpy()  # the shared conversion widens half floats to float32
     a = ser.to_numpy(raw, what)
     shape = a.shape
     if a.ndim == 2:
@@ -71,10 +80,28 @@ def _weights(x: Any, what: str) -> np.ndarray:
         )
     if 0 in a.shape:
         raise WidgetValueError(f"{what} of shape {shape} is empty")
-    ser.check_finite(a, what)
-    if a.dtype == np.bool_:
+    if a.dtype not in (np.float32, np.float16):
         a = a.astype(np.float32)
-    return np.ascontiguousarray(a, dtype=np.float32)
+    for b in range(a.shape[0]):  # layer by layer: a whole-array check would allocate a mask as large as the maps
+        for layer in range(a.shape[1]):
+            ser.check_finite(a[b, layer], what)
+    return a
+
+
+def _upper_empty(w: np.ndarray) -> bool:
+    """Whether every ``(Q, K)`` map of ``(B, L, H, Q, K)`` is zero above the diagonal (checked layer by layer)."""
+    Q, K = w.shape[-2:]
+    upper = np.triu(np.ones((Q, K), dtype=bool), 1)
+    for b in range(w.shape[0]):
+        for layer in range(w.shape[1]):
+            if w[b, layer][:, upper].any():
+                return False
+    return True
+
+
+def _tril_mask(n: int) -> np.ndarray:
+    """``(n, n)`` bool, True on and below the diagonal: the cells a causal head sends."""
+    return np.tri(n, dtype=bool)
 
 
 def _area_matrix(n_in: int, n_out: int) -> np.ndarray:
@@ -90,6 +117,8 @@ def pool_thumbnails(w: np.ndarray, tq: int, tk: int) -> np.ndarray:
     Q, K = w.shape[-2:]
     if (Q, K) == (tq, tk):
         return w.astype(np.float32, copy=True)
+    if w.ndim > 3:  # one leading index at a time: float16 maps are widened per slice, not as a whole
+        return np.stack([pool_thumbnails(x, tq, tk) for x in w])
     if Q % tq == 0 and K % tk == 0:
         s = w.shape[:-2] + (tq, Q // tq, tk, K // tk)
         return w.reshape(s).mean(axis=(-3, -1), dtype=np.float64).astype(np.float32)
@@ -143,15 +172,23 @@ def decode_head(raw: bytes, meta: dict) -> np.ndarray:
     ----------
     raw : bytes
     meta : dict
-        As :func:`encode_head` returns it.
+        As :func:`encode_head` returns it; with ``packed="tril"`` (causal heads
+        from the widget) ``raw`` holds the lower triangle row by row and the
+        cells above the diagonal decode as 0.
 
     Examples
     --------
     >>> decode_head(*encode_head(np.ones((2, 2)))).round(6).tolist()
     [[1.0, 1.0], [1.0, 1.0]]
     """
+    shape = [int(n) for n in meta["shape"]]
+    if meta.get("packed") == "tril":  # the lower triangle, row by row; zeros above the diagonal
+        flat = decode_head(raw, dict(meta, shape=[shape[0] * (shape[0] + 1) // 2], packed=None))
+        out = np.zeros(shape, dtype=np.float64)
+        out[_tril_mask(shape[0])] = flat
+        return out
     if meta.get("codes") == "log1p":
-        c = np.frombuffer(raw, dtype=np.uint8).reshape(meta["shape"]).astype(np.float64)
+        c = np.frombuffer(raw, dtype=np.uint8).reshape(shape).astype(np.float64)
         return meta["scale"] * np.expm1(c * meta["log_step"]) + meta.get("offset", 0.0)
     return ser.decode(raw, meta)
 
@@ -204,8 +241,9 @@ class _Source:
         self._means: dict[tuple[int, int], np.ndarray] = {}
 
     def head(self, b: int, layer: int, head: int) -> np.ndarray:
+        """One ``(Q, K)`` float32 map (``head=-1``: the mean of heads, kept once computed)."""
         if head >= 0 or self.H == 1:
-            return self.w[b, layer, max(head, 0)]
+            return self.w[b, layer, max(head, 0)].astype(np.float32, copy=False)
         key = (b, layer)
         if key not in self._means:
             self._means[key] = self.w[b, layer].mean(axis=0, dtype=np.float64).astype(np.float32)
@@ -290,7 +328,9 @@ class AttentionView(XWidget):
     _sources = traitlets.List().tag(sync=True)
     _tokens = traitlets.List(traitlets.Unicode()).tag(sync=True)
     _query_tokens = traitlets.List(traitlets.Unicode()).tag(sync=True)  # empty: same as _tokens
-    _mask = traitlets.Bytes(b"").tag(sync=True)  # np.packbits of (Q, K) "masked" cells; empty: none
+    # np.packbits of (Q, K) cells masked by padding; empty: none. The causal triangle is not in it
+    # (1,024 tokens: 128 KB of known bits): the browser adds it when `causal` and Q == K
+    _mask = traitlets.Bytes(b"").tag(sync=True)
     _image = traitlets.Bytes(b"").tag(sync=True)
     _image_meta = traitlets.Dict().tag(sync=True)
 
@@ -399,7 +439,7 @@ class AttentionView(XWidget):
         if causal is None:
             causal = bool(getattr(maps, "causal", False)) if is_maps else False
             if not is_maps and Q == K and Q > 1:
-                causal = not np.triu(main_w, 1).any()
+                causal = _upper_empty(main_w)
         elif not isinstance(causal, (bool, np.bool_)):
             raise WidgetTypeError(f"causal must be True, False or None, got {causal!r}")
         self._causal = bool(causal)
@@ -532,28 +572,48 @@ class AttentionView(XWidget):
         }
         return q.tobytes(), meta
 
+    def _packs(self, s: _Source) -> bool:
+        """Whether this source's heads travel as their lower triangle (the rest is masked as causal)."""
+        return self._causal and s.Q == s.K and s.Q > 1
+
     def _head_payload(self, source: str, sample: int, layer: int, head: int) -> tuple[bytes, dict]:
         s = self._srcs[source]
         a = s.head(sample, layer, head)
-        raw, meta = encode_head(a, self._dtype)
+        if self._packs(s):
+            # the cells above the diagonal are masked: never drawn nor counted in the colour scale,
+            # so they stay home (half the bytes of every head, trait, reply and saved page)
+            raw, meta = encode_head(a[_tril_mask(s.Q)], self._dtype)
+            meta.update(shape=[s.Q, s.K], packed="tril")
+        else:
+            raw, meta = encode_head(a, self._dtype)
         meta.update(source=source, sample=int(sample), layer=int(layer), head=int(head), max=float(a.max()))
         return raw, meta
 
     def _mask_payload(self, sample: int, source: str) -> bytes:
-        m = self.masked(sample, source)
+        """The ``_mask`` trait: padding only; the browser masks the causal triangle itself (``causal`` and Q == K)."""
+        m = self.masked(sample, source, causal=False)
         return b"" if m is None else np.packbits(m.reshape(-1)).tobytes()
 
-    def masked(self, sample: int | None = None, source: str | None = None) -> np.ndarray | None:
+    def masked(self, sample: int | None = None, source: str | None = None, *,
+               causal: bool = True) -> np.ndarray | None:
         """``(Q, K)`` bool of a source: cells hidden by the causal mask or padding (None when nothing is masked).
 
         Padding comes from the maps' ``mask`` (``(B, K)`` or ``(K,)``, True = real
         token) and ``query_mask`` (default: ``mask`` for self-attention).
+
+        Parameters
+        ----------
+        sample, source : optional
+            Default: the shown ones.
+        causal : bool, default True
+            Include the causal triangle (when the view is causal and Q == K);
+            False gives the padding alone, as the ``_mask`` trait carries it.
         """
         b = self.sample if sample is None else sample
         s = self._srcs[self.source if source is None else source]
         Q, K = s.Q, s.K
         out = np.zeros((Q, K), dtype=bool)
-        if self._causal and Q == K:
+        if causal and self._causal and Q == K:
             out |= np.triu(np.ones((Q, K), dtype=bool), 1)
 
         def row(m: Any, n: int) -> np.ndarray | None:
@@ -836,7 +896,8 @@ class AttentionView(XWidget):
             # the shown head is in the saved state (_head) anyway; in the table too when it fits, since
             # a one-head source reaches it under head 0 and -1
             in_state = (name, b, layer, h) == cur_data
-            n = src.Q * src.K * (1 if self._dtype == "uint8" else 2)
+            cells = src.Q * (src.Q + 1) // 2 if self._packs(src) else src.Q * src.K
+            n = cells * (1 if self._dtype == "uint8" else 2)
             if used + n > budget:
                 embedded += in_state
                 continue
@@ -896,9 +957,9 @@ class AttentionView(XWidget):
         return list(rows[self.sample])
 
     def weights(self, source: str | None = None, sample: int | None = None) -> np.ndarray:
-        """The full ``(L, H, Q, K)`` float32 weights of a source (kept in the kernel)."""
+        """The full ``(L, H, Q, K)`` float32 weights of a source (kept in the kernel; float16 maps are widened by this call)."""
         s = self._srcs[self.source if source is None else source]
-        return s.w[self.sample if sample is None else sample]
+        return s.w[self.sample if sample is None else sample].astype(np.float32, copy=False)
 
     def current(self) -> np.ndarray:
         """The shown ``(Q, K)`` map (selected source, sample, layer, head; head -1 = mean)."""

@@ -106,10 +106,17 @@ export class MatrixView {
       }
     }
     if (m.length) {
-      for (let q = 0; q < nq; q++) {
-        for (let k = 0; k < nk; k++) {
-          const i = q * nk + k;
-          if (isMasked(m, i)) px[i] = (((q + k) >> (nk > 256 ? 2 : 0)) & 1) === 0 ? hatchA : hatchB;
+      // by mask byte: zero bytes (most unmasked cells) cost one test for eight cells
+      const sh = nk > 256 ? 2 : 0;
+      const nb = Math.min(m.length, Math.ceil(n / 8));
+      for (let j = 0; j < nb; j++) {
+        const byte = m[j];
+        if (!byte) continue;
+        const end = Math.min(n, (j << 3) + 8);
+        for (let i = j << 3; i < end; i++) {
+          if (!((byte >> (7 - (i & 7))) & 1)) continue;
+          const q = (i / nk) | 0;
+          px[i] = (((q + i - q * nk) >> sh) & 1) === 0 ? hatchA : hatchB;
         }
       }
     }

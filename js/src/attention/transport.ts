@@ -64,9 +64,14 @@ export class HeadTransport {
     this.onArrive(d);
   }
 
-  /** Take the `_head` trait into the cache. */
+  /** Take the `_head` trait into the cache (not decoded again when that head is cached: a key names fixed data). */
   ingestTrait(): void {
-    this.ingest(toHead(this.model.get("_head"), this.model.get("_head_meta") as HeadMeta));
+    const meta = this.model.get("_head_meta") as HeadMeta;
+    if (meta && typeof meta === "object" && this.cache.has(keyOf(meta.source, meta.sample, meta.layer, meta.head))) {
+      this.pending.delete(keyOf(meta.source, meta.sample, meta.layer, meta.head));
+      return;
+    }
+    this.ingest(toHead(this.model.get("_head"), meta));
   }
 
   /** The `msg:custom` handler. */
