@@ -302,7 +302,7 @@ def plot_generation(d: GenerationData, token: int, *, normalize: str = "token", 
     >>> import numpy as np
     >>> d = GenerationData(np.array([[1.0, 0.0]]), ["Hi", " there"], [" there"], 1, np.zeros(2, bool), "ixg",
     ...                    None, None)
-    >>> plot_generation(d, 0).get_figwidth() > 0
+    >>> bool(plot_generation(d, 0).get_figwidth() > 0)
     True
     """
     if view == "matrix":

@@ -54,7 +54,7 @@ class GenerationHeatmap(XWidget):
     >>> import xai_widgets as xw
     >>> tok, model = xw.demo.smollm2()                                      # doctest: +SKIP
     >>> a = xw.explain_generation(model, tok, "The capital of France is")   # doctest: +SKIP
-    >>> w = GenerationHeatmap(a)                                            # doctest: +SKIP
+    >>> w = xw.GenerationHeatmap(a)                                         # doctest: +SKIP
     >>> w.token = 0; w.view = "matrix"                                      # doctest: +SKIP
     >>> w.values_for()                                                      # doctest: +SKIP
     """
