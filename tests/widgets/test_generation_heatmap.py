@@ -244,3 +244,31 @@ def test_repr_is_deterministic_and_close_releases():
     assert w._values == b"" and w._data is None
     with pytest.raises(ValueError, match="closed"):
         w.to_png()
+
+
+# ------------------------------------------------- the real producer
+def test_takes_what_explain_generation_returns():
+    """The contract end to end: explain_generation on a tiny random Llama with a chat template, and GPT-2."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "explain"))
+    from _tiny_lm import chat_tokenizer, plain_tokenizer, tiny_gpt2, tiny_llama
+
+    from xai_widgets.explain.generation import explain_generation
+
+    tok = chat_tokenizer()
+    cases = [(tiny_llama(tok), tok, dict(method="input_x_gradient")),
+             (tiny_llama(tok), tok, dict(method="attention", contrast=" Lyon")),
+             (tiny_gpt2(plain_tokenizer()), plain_tokenizer(), dict(method="occlusion"))]
+    for model, tk, kw in cases:
+        a = explain_generation(model, tk, "The capital of France is", max_new_tokens=4, **kw)
+        w = GenerationHeatmap(a, token=3)
+        P = a.params["prompt_length"]
+        assert (w.n_generated, w.n_sources, w.prompt_length) == (4, P + 4, P)
+        np.testing.assert_allclose(w.values, a.values[0], rtol=0, atol=0)  # already zero after each token
+        assert w.sources == list(a.feature_names) and w.generated == list(a.params["generated"])
+        assert w._special == [bool(x) for x in a.params["special"]]
+        assert w.contrast == kw.get("contrast") and (("Lyon" in w.title) == ("contrast" in kw))
+        np.testing.assert_allclose(w._log_probs, a.outputs[0])
+        assert w.to_png()[:4] == b"\x89PNG"
