@@ -112,7 +112,7 @@ def main() -> int:
     warnings.filterwarnings("ignore")
     torch.set_num_threads(2)
     t0 = time.perf_counter()
-    model, tok = xw.demo.smollm2()
+    tok, model = xw.demo.smollm2()
     print(f"SmolLM2 loaded in {time.perf_counter() - t0:.1f} s; prompt of "
           f"{len(tok(PROMPT)['input_ids'])} tokens, {NEW_TOKENS} new tokens, IG {STEPS} steps, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, median of {args.repeats}\n")
