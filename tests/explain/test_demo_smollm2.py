@@ -114,3 +114,12 @@ def test_notebook_path_last_layers_in_view(smollm2):
     np.testing.assert_allclose(maps.weights[1], full.weights[0], atol=1e-7)
     view = xw.AttentionView(maps)
     assert view.layer in (0, 1) and len(maps.tokens) == enc["input_ids"].shape[1]
+
+
+def test_gguf_progress_bar_silenced_and_restored():
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+
+    bar = gguf_utils.tqdm
+    with demo._quiet_gguf_tqdm():
+        assert gguf_utils.tqdm(range(3)).disable
+    assert gguf_utils.tqdm is bar
