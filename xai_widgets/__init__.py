@@ -24,9 +24,10 @@ from .explain import (
     smoothgrad,
     faithfulness,
     sanity_check,
+    explain_generation,
 )
 from .widgets import AttentionView, Explorer, ForcePlot, HeatmapOverlay, TextHeatmap, explore
-from .widgets import SummaryPlot
+from .widgets import GenerationHeatmap, SummaryPlot
 from .widgets._html import save_html
 from . import demo
 from .explain.distributed import local_cluster
@@ -53,6 +54,7 @@ __all__ = [
     "deep_shap",
     "faithfulness",
     "sanity_check",
+    "explain_generation",
     "explore",
     "Explorer",
     "HeatmapOverlay",
@@ -60,6 +62,7 @@ __all__ = [
     "ForcePlot",
     "AttentionView",
     "SummaryPlot",
+    "GenerationHeatmap",
     "save_html",
     "local_cluster",
 ]

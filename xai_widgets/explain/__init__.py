@@ -6,6 +6,7 @@ from .occlusion import occlusion
 from .faithfulness import Faithfulness, faithfulness
 from .sanity import SanityCheck, sanity_check
 from .shapley import deep_shap, exact_shap, gradient_shap, kernel_shap, permutation_shap
+from .generation import explain_generation
 
 __all__ = [
     "saliency",
@@ -27,4 +28,5 @@ __all__ = [
     "Faithfulness",
     "sanity_check",
     "SanityCheck",
+    "explain_generation",
 ]
