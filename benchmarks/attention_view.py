@@ -358,13 +358,17 @@ def llm_scale(latency: float, browser: bool) -> None:
                 if mode == "hit":  # the layer's heads and mean, and this head in the layers either side (none cached before)
                     page.wait_for_function(f"Number(window.root.dataset.xwCache.split('/')[2]) >= {before + H + 1 + 2}",
                                            timeout=120_000)
-                times = [page.evaluate(f"([l, h]) => window.{fn}(l, h)", [layer, h]) for layer, h in seq]
+                times, draws = [], []
+                for layer, h in seq:
+                    times.append(page.evaluate(f"([l, h]) => window.{fn}(l, h)", [layer, h]))
+                    draws.append(float(page.evaluate("window.root.dataset.xwDrawMs")))  # the view's own drawing
                 drawn = [t["drawn"] for t in times]
                 painted = [t["painted"] for t in times]
                 med = statistics.median(drawn)
                 print(f"  head switch from {how} (prefetch {'answered' if mode == 'hit' else 'ignored: every switch waits for the kernel push'}, "
                       f"latency {latency:g} ms): median drawn {med:.1f} ms (min {min(drawn):.1f}, max {max(drawn):.1f}) "
-                      f"-> {med / SWITCH_TARGET:.2f}x the {SWITCH_TARGET:g} ms target; median painted {statistics.median(painted):.1f} ms")
+                      f"-> {med / SWITCH_TARGET:.2f}x the {SWITCH_TARGET:g} ms target; median painted {statistics.median(painted):.1f} ms; "
+                      f"of which drawing the new head {statistics.median(draws):.1f} ms")
             cache = page.evaluate("window.root.dataset.xwCache")
             draw_ms = page.evaluate("window.root.dataset.xwDrawMs")
             print(f"    first draw {t_first:.2f} s after page load; last redraw {draw_ms} ms; cache hits/misses/entries/bytes {cache}; "

@@ -124,3 +124,31 @@ describe("colour-scale top by histogram", () => {
     expect(codeHistogram(c, new Uint8Array(0)).reduce((a, b) => a + b, 0)).toBe(n * n);
   });
 });
+
+describe("overview thumbnails of causal maps", () => {
+  /** Brute force: every (query, key) pair the area-averaged thumbnail cell touches lies above the diagonal. */
+  function allMasked(y: number, x: number, tq: number, tk: number, nq: number, nk: number): boolean {
+    for (let q = 0; q < nq; q++) {
+      if (q + 1 <= (y * nq) / tq || q >= ((y + 1) * nq) / tq) continue; // no overlap with the block's rows
+      for (let k = 0; k < nk; k++) {
+        if (k + 1 <= (x * nk) / tk || k >= ((x + 1) * nk) / tk) continue;
+        if (k <= q) return false;
+      }
+    }
+    return true;
+  }
+
+  it("hatches exactly the cells that pool masked cells only", async () => {
+    const { thumbCellMasked } = await import("../src/attention/overview");
+    for (const [n, t] of [[5, 5], [64, 16], [50, 16], [37, 32], [1024, 32]]) {
+      let count = 0;
+      for (let y = 0; y < t; y++)
+        for (let x = 0; x < t; x++) {
+          const m = thumbCellMasked(y, x, t, t, n, n);
+          if (n <= 64) expect(m).toBe(allMasked(y, x, t, t, n, n));
+          count += m ? 1 : 0;
+        }
+      if (n % t === 0) expect(count).toBe((t * (t - 1)) / 2); // whole blocks: the strict upper triangle
+    }
+  });
+});

@@ -5,7 +5,9 @@ Transport (see DESIGN.md "Binary to the browser"): the kernel keeps the full
 
 * ``_thumbs``: every layer x (mean, head 0..H-1) of the current source,
   area-averaged to at most ``thumb_size`` x ``thumb_size`` and quantised to
-  uint8 with one scale per thumbnail (``_thumbs_meta["scales"]``);
+  uint8 with one scale per thumbnail (``_thumbs_meta["scales"]``), whose top
+  is the :data:`THUMB_CLIP` percentile of the thumbnail's cells that hold
+  weight (cells above it saturate at 255);
 * ``_head``: the selected (source, sample, layer, head) at full resolution,
   uint8 codes in the log1p domain (:func:`encode_head`; or float16), so saved
   widget state shows it. Causal heads send their lower triangle only
@@ -24,6 +26,7 @@ page names any head that did not fit.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, Mapping
 
 import numpy as np
@@ -47,6 +50,8 @@ __all__ = ["AttentionView", "pool_thumbnails", "encode_head", "decode_head"]
 
 VIEWS = ("matrix", "tokens", "overview")
 _THUMB_BUDGET = 512 * 1024  # bytes of thumbnails per source at most
+#: Overview thumbnails: the colour scale of each ends at this percentile of its cells holding weight.
+THUMB_CLIP = 99.0
 
 
 # --------------------------------------------------------------------------- helpers
@@ -562,13 +567,20 @@ class AttentionView(XWidget):
     def _thumb_payload(self, source: str, sample: int) -> tuple[bytes, dict]:
         th = self.thumbnails(source, sample)
         L, C, tq, tk = th.shape
-        flat = th.reshape(L * C, -1)
-        hi = flat.max(axis=1).astype(np.float64)
-        hi = np.where(hi > 0, hi, 1.0)
+        flat = th.reshape(L * C, -1).astype(np.float64)
+        # each thumbnail's colour scale ends at THUMB_CLIP percent of its cells that hold weight (a
+        # causal map's masked blocks hold none), not at its max: the first query rows of a causal
+        # head put all their weight on the first keys, so the max (the top-left block) left every
+        # other cell of a 1,024-token thumbnail near black; cells above the top saturate
+        pos = np.where(flat > 0, flat, np.nan)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: empty thumbnails
+            hi = np.nanpercentile(pos, THUMB_CLIP, axis=1)
+        hi = np.where(np.isfinite(hi) & (hi > 0), hi, 1.0)
         q = np.clip(np.round(np.maximum(flat, 0) / hi[:, None] * 255), 0, 255).astype(np.uint8)
         meta = {
             "dtype": "uint8", "shape": [L, C, tq, tk], "scale": 1.0, "offset": 0.0,
-            "scales": [float(x) / 255.0 for x in hi], "source": source, "sample": sample,
+            "scales": [float(x) / 255.0 for x in hi], "clip": THUMB_CLIP, "source": source, "sample": sample,
         }
         return q.tobytes(), meta
 

@@ -10,6 +10,19 @@ import { h } from "../lib/dom";
 import { fitText } from "../lib/zoom";
 import type { Colors, ViewContext } from "./context";
 import { layerLabel } from "./labels";
+import { checker } from "./state";
+
+/**
+ * Whether thumbnail cell (row y, column x) of a causal `nq x nk` map pooled
+ * to `tq x tk` covers masked cells only (every key after every query of the
+ * block): such cells are hatched as the matrix view hatches masked cells,
+ * so the triangle reads as "no data" rather than "no attention".
+ */
+export function thumbCellMasked(y: number, x: number, tq: number, tk: number, nq: number, nk: number): boolean {
+  const firstKey = Math.floor((x * nk) / tk);
+  const lastQuery = Math.ceil(((y + 1) * nq) / tq) - 1;
+  return firstKey > lastQuery;
+}
 
 interface Geometry {
   left: number;
@@ -26,6 +39,7 @@ export class OverviewView {
   private thumbsBuf: unknown = null;
   private thumbs: HTMLCanvasElement | null = null;
   private thumbsCmap = "";
+  private thumbsLook = "";
   private geom: Geometry = { left: 0, top: 0, cs: 32, gap: 2, rows: 0, cols: 0 };
   private note: HTMLDivElement;
 
@@ -43,12 +57,18 @@ export class OverviewView {
     this.thumbs = null;
   }
 
-  private build(): void {
+  private build(bg: string): void {
     const { model, state } = this.ctx;
     const b = model.get("_thumbs");
     const meta = model.get("_thumbs_meta") as ArrayMeta & { scales?: number[] };
-    if (b === this.thumbsBuf && this.thumbs) return;
+    const s = state.src();
+    const nq = Number(s?.queries) || state.queryTokens().length;
+    const nk = state.keyTokens().length;
+    const causal = !!model.get("causal") && nq === nk && nq > 1;
+    const look = `${bg}|${causal}|${nq}`;
+    if (b === this.thumbsBuf && this.thumbs && look === this.thumbsLook) return;
     this.thumbsBuf = b;
+    this.thumbsLook = look;
     if (!meta || !meta.shape || meta.shape.length !== 4) return;
     const [L, C, tq, tk] = meta.shape;
     const bytes = asBytes(b as ArrayBuffer);
@@ -60,15 +80,23 @@ export class OverviewView {
     if (!ctx) return;
     const img = ctx.createImageData(C * tk, L * tq);
     const lt = lut(state.colormap());
+    const hatch = checker(bg);
     for (let l = 0; l < L; l++)
       for (let c = 0; c < C; c++)
         for (let y = 0; y < tq; y++)
           for (let x = 0; x < tk; x++) {
-            const v = bytes[((l * C + c) * tq + y) * tk + x];
             const o = 4 * ((l * tq + y) * C * tk + c * tk + x);
-            img.data[o] = lt[3 * v];
-            img.data[o + 1] = lt[3 * v + 1];
-            img.data[o + 2] = lt[3 * v + 2];
+            if (causal && thumbCellMasked(y, x, tq, tk, nq, nk)) {
+              const h = hatch[(x + y) & 1];
+              img.data[o] = h[0];
+              img.data[o + 1] = h[1];
+              img.data[o + 2] = h[2];
+            } else {
+              const v = 3 * bytes[((l * C + c) * tq + y) * tk + x];
+              img.data[o] = lt[v];
+              img.data[o + 1] = lt[v + 1];
+              img.data[o + 2] = lt[v + 2];
+            }
             img.data[o + 3] = 255;
           }
     ctx.putImageData(img, 0, 0);
@@ -80,7 +108,7 @@ export class OverviewView {
       this.thumbsCmap = state.colormap();
       this.thumbs = null;
     }
-    this.build();
+    this.build(col.bg);
     const meta = model.get("_thumbs_meta") as ArrayMeta;
     const s = state.src();
     const have = !!this.thumbs && !!meta?.shape && !!s;
