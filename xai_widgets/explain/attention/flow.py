@@ -79,8 +79,8 @@ def attention_flow(maps: AttentionMaps, *, output_token: int | None = None) -> A
     bounds nearly always meet.
 
     Cost: the ``n`` flows into one token of 12 layers × 256 tokens take
-    ~0.3–0.4 s of CPU for causal attention, ~1 s for bidirectional (scipy on
-    the whole graph: ~4 s and ~11 s); time grows roughly as ``L·n²`` plus
+    ~0.4 s of CPU for causal attention, ~1.1 s for bidirectional (scipy on
+    the whole graph per source: ~5 s and ~14 s), on a 2-core machine; time grows roughly as ``L·n²`` plus
     ``n`` sparse max-flows of ``~8·L·n`` edges. All pairs cost ``n`` times
     that. Inputs where the bounds do not meet (e.g. uniform random weights)
     fall back to the whole graph for those sources: as slow as before.
