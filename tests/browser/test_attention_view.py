@@ -318,3 +318,63 @@ def test_save_html_offline_draws_switches_heads_and_names_missing_ones(browser, 
         assert requests == [] and errors == []
     finally:
         page.context.close()
+
+
+LLM_LIKE = """
+import numpy as np
+import xai_widgets as xw
+rng = np.random.default_rng(2)
+L, H, T = 3, 4, 768
+x = rng.normal(size=(L, H, T, T)).astype(np.float32)
+x[:, :, :, 0] += 4.0                      # a sink on the first token
+x[:, 1][:, np.arange(1, T), np.arange(T - 1)] += 6.0   # head 1: previous token
+x[:, :, np.triu(np.ones((T, T), bool), 1)] = -np.inf
+e = np.exp(x - x.max(-1, keepdims=True))
+attn = (e / e.sum(-1, keepdims=True)).astype(np.float16)   # kept as float16 by the widget
+w = xw.AttentionView(attn, [f"t{i}" for i in range(T)])
+w
+"""
+
+
+def test_long_causal_maps_draw_masked_triangle_and_switch_heads(open_notebook):
+    """768 causal tokens: the head travels as its lower triangle, the browser masks the rest; slider and Python switch heads."""
+    nb = open_notebook("attention-llm", [LLM_LIKE], ui="lab")
+    nb.run_all_and_wait(timeout=120)
+    (root,) = nb.wait_ready(ROOT, count=1)
+    assert nb.wait_py("(w.causal, w._head_meta.get('packed'), len(w._head), len(w._mask))",
+                      lambda v: v is not None) == [True, "tril", 768 * 769 // 2, 0]
+    matrix = root.locator("canvas.xw-matrix")
+
+    def colour(snap, g, fk, fq):
+        """Backing-store pixel at fraction (fk across keys, fq down queries) of the plot."""
+        box = snap.rect
+        x, y = snap.css_to_px(box["x"] + g["left"] + fk * g["w"], box["y"] + g["top"] + fq * g["h"])
+        return snap.pixels[y, x, :3].astype(int)
+
+    s0 = nb.snapshot(matrix)
+    g = json.loads(matrix.get_attribute("data-xw-geom"))
+    hatch = [np.array([214, 216, 220]), np.array([238, 239, 242])]  # light theme's masked-cell greys
+    upper = colour(s0, g, 0.9, 0.2)
+    assert min(np.abs(upper - c).max() for c in hatch) <= 2, f"upper triangle not hatched: {upper}"
+    lower = colour(s0, g, 0.3, 0.8)
+    assert min(np.abs(lower - c).max() for c in hatch) > 20, f"lower triangle looks masked: {lower}"
+
+    # slider: head 1 (previous token) is drawn; the time from input to drawn is recorded
+    bh.set_range_value(root.locator("input.xw-head"), 1)
+    nb.page.wait_for_function("el => el.getAttribute('data-xw-drawn') === 'attention|0|0|1'",
+                              arg=root.element_handle(), timeout=15_000)
+    assert nb.wait_py("w.head", lambda v: v == 1) == 1
+    assert float(root.get_attribute("data-xw-switch-ms")) < 5_000
+    # Python: another layer's mean
+    nb.kernel_exec("w.layer, w.head = 2, -1")
+    nb.page.wait_for_function("el => el.getAttribute('data-xw-drawn') === 'attention|0|2|-1'",
+                              arg=root.element_handle(), timeout=15_000)
+    s1 = nb.snapshot(matrix)
+    assert min(np.abs(colour(s1, g, 0.9, 0.2) - c).max() for c in hatch) <= 2
+
+    # overview: 3 x 5 thumbnails, masked blocks hatched, others coloured
+    root.locator("select.xw-view").select_option("overview")
+    ov = root.locator("canvas.xw-overview")
+    ov.wait_for(state="visible", timeout=5_000)
+    assert nb.snapshot(ov).distinct_colours >= 16
+    nb.assert_no_page_errors()

@@ -166,6 +166,8 @@ export class MatrixView {
     const c = this.canvas;
     const ctx = c.width === Math.round(W * k) && c.height === Math.round(H * k) ? c.getContext("2d") : hiDpi(c, W, H);
     if (!ctx || !this.offscreen) return;
+    // tests find cells by it (CSS px from the canvas's top left)
+    this.canvas.setAttribute("data-xw-geom", JSON.stringify({ left: margin.left, top: margin.top, w: grid.w, h: grid.h }));
     ctx.setTransform(k, 0, 0, k, 0, 0);
     ctx.clearRect(0, 0, W, H);
     const [cx, cy] = cellSize(grid, view);
