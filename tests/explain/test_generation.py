@@ -88,6 +88,28 @@ def test_input_x_gradient_matches_hand_loop(lm, state_check):
     assert np.abs(a.values[0, :, :P]).sum() > 0
 
 
+def test_vectorised_backward_equals_plain_backwards(llama, monkeypatch):
+    model, tok = llama
+    one = explain_generation(model, tok, PROMPT, max_new_tokens=5, batch_size=1)  # a backward per token
+    vec = explain_generation(model, tok, PROMPT, max_new_tokens=5, batch_size=2)  # 2 tokens per backward
+    assert_rows_close(vec.values[0], one.values[0], rtol=1e-6)
+    ig1 = explain_generation(model, tok, PROMPT, max_new_tokens=3, method="integrated_gradients", steps=4, batch_size=4)
+    ig3 = explain_generation(model, tok, PROMPT, max_new_tokens=3, method="integrated_gradients", steps=4, batch_size=12)
+    assert_rows_close(ig3.values[0], ig1.values[0], rtol=1e-6)
+    grad = torch.autograd.grad
+    seen = []
+
+    def no_vmap(*args, **kwargs):  # a model whose backward has no batching rule
+        if kwargs.get("is_grads_batched"):
+            seen.append(1)
+            raise RuntimeError("Batching rule not implemented")
+        return grad(*args, **kwargs)
+
+    monkeypatch.setattr(torch.autograd, "grad", no_vmap)
+    fallback = explain_generation(model, tok, PROMPT, max_new_tokens=5)
+    assert seen and np.array_equal(fallback.values, one.values)
+
+
 def test_greedy_equals_model_generate(lm):
     model, tok = lm
     a = explain_generation(model, tok, PROMPT, max_new_tokens=6, method="attention")

@@ -143,28 +143,60 @@ def greedy(model: nn.Module, prompt: torch.Tensor, max_new_tokens: int, eos: set
             out = model(input_ids=step, **{cache_arg: _cache_of(out)}, **kw)
 
 
-def input_x_gradient(seq: Explained) -> tuple[np.ndarray, np.ndarray]:
-    """Gradient × embedding, summed over the hidden axis: one forward, one backward per generated token.
+def _token_grads(scores: torch.Tensor, x: torch.Tensor, per_call: int, bar: Any, last: bool) -> Any:
+    """Yield ``(g, gradient of scores[:, g].sum() wrt x)`` for every generated token ``g``.
 
-    Returns ``(values (G, S), scores (G,))``.
+    Up to ``per_call`` tokens share one vectorised backward (``is_grads_batched``:
+    the vector-Jacobian products of one-hot output vectors, batched by
+    ``torch.vmap``), which on CPU beats as many separate backwards of a short
+    sequence; models whose backward cannot be vmapped fall back to one backward
+    per token. Rows of ``x`` are independent, so the gradient of the sum over
+    rows is each row's own gradient. ``last``: the graph may be freed after the
+    last token.
+    """
+    G = scores.shape[1]
+    batched = per_call > 1
+    for lo in range(0, G, max(1, per_call)):
+        hi = min(G, lo + max(1, per_call))
+        keep = not (last and hi == G)
+        if batched:
+            eye = torch.zeros(hi - lo, *scores.shape, dtype=scores.dtype, device=scores.device)
+            eye[torch.arange(hi - lo), :, torch.arange(lo, hi)] = 1
+            try:
+                (grads,) = torch.autograd.grad(scores, x, grad_outputs=eye, retain_graph=keep, is_grads_batched=True)
+            except RuntimeError:  # no batching rule for some op of this model: one backward per token
+                batched = False
+            else:
+                for k in range(hi - lo):
+                    yield lo + k, grads[k]
+                bar.update(hi - lo)
+                continue
+        for g in range(lo, hi):
+            (grad,) = torch.autograd.grad(scores[:, g].sum(), x, retain_graph=keep or g < hi - 1)
+            yield g, grad
+            bar.update()
+
+
+def input_x_gradient(seq: Explained, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient × embedding, summed over the hidden axis: one forward, then the gradients of the
+    ``G`` scores (``batch_size`` of them per vectorised backward). Returns ``(values (G, S), scores (G,))``.
     """
     emb = seq.embeddings()
     x = emb.clone().requires_grad_(True)
-    scores = seq.scores(x)[0]
+    scores = seq.scores(x)
     values = torch.zeros(seq.G, seq.S - 1, dtype=torch.float64, device=emb.device)
     with progress(total=seq.G, desc="input x gradient", unit="token") as bar:
-        for g in range(seq.G):
-            (grad,) = torch.autograd.grad(scores[g], x, retain_graph=g < seq.G - 1)
+        for g, grad in _token_grads(scores, x, batch_size, bar, last=True):
             values[g] = (grad[0] * emb[0]).double().sum(-1)
-            bar.update()
-    return seq.finish(values), scores.detach().double().cpu().numpy()
+    return seq.finish(values), scores[0].detach().double().cpu().numpy()
 
 
 def integrated_gradients(seq: Explained, steps: int, batch_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Integrated gradients from zero embeddings (every source position) with Gauss–Legendre points.
 
     Each chunk of up to ``batch_size`` path points is one forward of that many
-    rows and ``G`` backwards. Returns ``(values (G, S), scores (G,) at the
+    rows and ``G`` backwards (``batch_size // points`` tokens per vectorised
+    backward, so a backward holds about ``batch_size`` rows). Returns ``(values (G, S), scores (G,) at the
     input, base scores (G,) at the zero baseline, chunks)``.
     """
     emb = seq.embeddings()
@@ -179,11 +211,9 @@ def integrated_gradients(seq: Explained, steps: int, batch_size: int) -> tuple[n
             w = torch.as_tensor(weights[lo:hi], dtype=torch.float64, device=emb.device).view(-1, 1)
             x = (a * emb).requires_grad_(True)
             scores = seq.scores(x)
-            for g in range(seq.G):
-                # rows are independent: the gradient of their sum is each row's own gradient
-                (grad,) = torch.autograd.grad(scores[:, g].sum(), x, retain_graph=g < seq.G - 1)
+            # a vectorised backward over several tokens holds their gradients at once: B rows each
+            for g, grad in _token_grads(scores, x, batch_size // (hi - lo), bar, last=True):
                 values[g] += ((grad * emb).double().sum(-1) * w).sum(0)
-                bar.update()
             del x, scores
     out = ends.double().cpu().numpy()
     return seq.finish(values), out[0], out[1], len(chunks)

@@ -135,8 +135,11 @@ def explain_generation(
     steps : int >= 1
         Path points for ``"integrated_gradients"`` (checked for every method).
     batch_size : int >= 1, optional
-        Rows per forward pass for ``"integrated_gradients"`` (path points) and
-        ``"occlusion"`` (occluded copies); default 16.
+        Default 16. Rows per forward pass for ``"integrated_gradients"`` (path
+        points) and ``"occlusion"`` (occluded copies); for the gradient methods
+        also the rows one vectorised backward may hold: ``batch_size`` tokens'
+        gradients at once for ``"input_x_gradient"``, ``batch_size // points``
+        for ``"integrated_gradients"`` (1 is a plain backward per token).
 
     Returns
     -------
@@ -167,9 +170,12 @@ def explain_generation(
     key-value cache. The gradient methods then teacher-force the whole
     sequence once (causality makes every later position's gradient exactly
     zero, so one pass serves every generated token): ``"input_x_gradient"``
-    is one forward and ``G`` backwards; ``"integrated_gradients"`` one
-    forward of up to ``batch_size`` path points and ``G`` backwards per chunk
-    of points, plus one forward of the input and the baseline;
+    is one forward and ``G`` vector-Jacobian products, batched into one
+    backward (``torch.autograd.grad(..., is_grads_batched=True)``; a model
+    whose backward cannot be vmapped gets ``G`` plain backwards);
+    ``"integrated_gradients"`` one forward of up to ``batch_size`` path points
+    and ``G`` backwards per chunk of points, plus one forward of the input
+    and the baseline;
     ``"occlusion"`` ``S - 1`` occluded rows in chunks (forwards only);
     the attention methods one forward with attention capture. Log-softmax
     runs in float32 for half-precision models; values are returned in
@@ -242,11 +248,12 @@ def explain_generation(
         params: dict[str, Any] = {}
         base = delta = None
         if method == "input_x_gradient":
-            values, scores = kernels.input_x_gradient(seq)
+            values, scores = kernels.input_x_gradient(seq, chunk)
+            params.update(batch_size=chunk)
         elif method == "integrated_gradients":
-            values, scores, base, chunks = kernels.integrated_gradients(seq, steps, min(chunk, steps))
+            values, scores, base, chunks = kernels.integrated_gradients(seq, steps, chunk)
             delta = values.sum(-1) - (scores - base)
-            params.update(steps=steps, rule="gausslegendre", batch_size=min(chunk, steps), chunks=chunks)
+            params.update(steps=steps, rule="gausslegendre", batch_size=chunk, chunks=chunks)
         elif method == "occlusion":
             values, scores, chunks = kernels.occlusion(seq, chunk)
             params.update(baseline="zero embedding", batch_size=chunk, chunks=chunks)
