@@ -56,6 +56,10 @@ class Explained:
         ``ids[P:]``.
     contrast : LongTensor ``(G,)`` or None
         The token each target is compared with (same prefix).
+    base_ids : LongTensor ``(S,)`` or None
+        The baseline sequence of integrated gradients and occlusion (a
+        baseline token at every content position, special tokens kept);
+        None: all-zero embeddings.
     """
 
     model: nn.Module
@@ -63,6 +67,7 @@ class Explained:
     P: int
     targets: torch.Tensor
     contrast: torch.Tensor | None
+    base_ids: torch.Tensor | None = None
 
     @property
     def G(self) -> int:
@@ -75,6 +80,12 @@ class Explained:
     def embeddings(self) -> torch.Tensor:
         """The input embeddings of ``ids[:S-1]``, ``(1, S-1, H)``, detached."""
         return self.model.get_input_embeddings()(self.ids[None, : self.S - 1]).detach()
+
+    def base_embeddings(self, emb: torch.Tensor) -> torch.Tensor:
+        """The baseline's input embeddings ``(1, S-1, H)`` (zeros without ``base_ids``), detached."""
+        if self.base_ids is None:
+            return torch.zeros_like(emb)
+        return self.model.get_input_embeddings()(self.base_ids[None, : self.S - 1]).detach().to(emb.dtype)
 
     def scores(self, embeds: torch.Tensor) -> torch.Tensor:
         """``(B, G)`` scores of the rows of ``embeds`` ``(B, S-1, H)`` (differentiable)."""
@@ -192,7 +203,7 @@ def input_x_gradient(seq: Explained, batch_size: int) -> tuple[np.ndarray, np.nd
 
 
 def integrated_gradients(seq: Explained, steps: int, batch_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Integrated gradients from zero embeddings (every source position) with Gauss–Legendre points.
+    """Integrated gradients from the baseline embeddings (:meth:`Explained.base_embeddings`) with Gauss–Legendre points.
 
     Each chunk of up to ``batch_size`` path points is one forward of that many
     rows and ``G`` backwards (``batch_size // points`` tokens per vectorised
@@ -200,31 +211,34 @@ def integrated_gradients(seq: Explained, steps: int, batch_size: int) -> tuple[n
     input, base scores (G,) at the zero baseline, chunks)``.
     """
     emb = seq.embeddings()
+    base = seq.base_embeddings(emb)
+    diff = emb - base
     alphas, weights = quadrature("gausslegendre", steps)
     with torch.no_grad():
-        ends = seq.scores(torch.cat([emb, torch.zeros_like(emb)]))
+        ends = seq.scores(torch.cat([emb, base]))
     values = torch.zeros(seq.G, seq.S - 1, dtype=torch.float64, device=emb.device)
     chunks = list(chunk_ranges(steps, batch_size))
     with progress(total=seq.G * len(chunks), desc="integrated gradients", unit="token") as bar:
         for lo, hi in chunks:
             a = torch.as_tensor(alphas[lo:hi], dtype=emb.dtype, device=emb.device).view(-1, 1, 1)
             w = torch.as_tensor(weights[lo:hi], dtype=torch.float64, device=emb.device).view(-1, 1)
-            x = (a * emb).requires_grad_(True)
+            x = (base + a * diff).requires_grad_(True)
             scores = seq.scores(x)
             # a vectorised backward over several tokens holds their gradients at once: B rows each
             for g, grad in _token_grads(scores, x, batch_size // (hi - lo), bar, last=True):
-                values[g] += ((grad * emb).double().sum(-1) * w).sum(0)
+                values[g] += ((grad * diff).double().sum(-1) * w).sum(0)
             del x, scores
     out = ends.double().cpu().numpy()
     return seq.finish(values), out[0], out[1], len(chunks)
 
 
 def occlusion(seq: Explained, batch_size: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """``f(x) - f(x with source s's embedding set to zero)`` for every source ``s`` (forwards only).
+    """``f(x) - f(x with source s's embedding replaced by the baseline's)`` for every source ``s`` (forwards only).
 
     Returns ``(values (G, S), scores (G,), chunks)``.
     """
     emb = seq.embeddings()
+    base = seq.base_embeddings(emb)
     n = seq.S - 1
     drops = torch.empty(n, seq.G, dtype=torch.float64, device=emb.device)
     chunks = list(chunk_ranges(n, batch_size))
@@ -233,7 +247,8 @@ def occlusion(seq: Explained, batch_size: int) -> tuple[np.ndarray, np.ndarray, 
         for lo, hi in chunks:
             x = emb.expand(hi - lo, -1, -1).clone()
             rows = torch.arange(hi - lo, device=emb.device)
-            x[rows, torch.arange(lo, hi, device=emb.device)] = 0
+            cols = torch.arange(lo, hi, device=emb.device)
+            x[rows, cols] = base[0, cols]
             drops[lo:hi] = full[None] - seq.scores(x).double()
             bar.update(hi - lo)
     return seq.finish(drops.T), full.cpu().numpy(), len(chunks)

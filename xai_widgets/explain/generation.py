@@ -67,6 +67,28 @@ def _contrast_per_token(contrast_ids: list[int], g: int, what: str) -> list[int]
     return contrast_ids
 
 
+def _baseline_token(tokenizer: Any, model: nn.Module, baseline: Any) -> int | None:
+    """The baseline token id of ``baseline`` ("unk", "zeros" → None, or an id), checked before any work."""
+    if isinstance(baseline, str):
+        if baseline == "zeros":
+            return None
+        if baseline == "unk":
+            for name in ("unk_token_id", "pad_token_id"):
+                tid = getattr(tokenizer, name, None)
+                if isinstance(tid, int):
+                    return tid
+            raise ValueError(
+                "baseline='unk': the tokenizer has neither an unk nor a pad token; pass baseline='zeros' or a token id"
+            )
+        raise ValueError(f"baseline must be 'unk', 'zeros' or a token id (int), got {baseline!r}")
+    if isinstance(baseline, bool) or not isinstance(baseline, (int, np.integer)):
+        raise TypeError(f"baseline must be 'unk', 'zeros' or a token id (int), got {type(baseline).__name__}")
+    vocab = model.get_input_embeddings().num_embeddings
+    if not 0 <= int(baseline) < vocab:
+        raise ValueError(f"baseline token id {int(baseline)} is out of range: the embedding has {vocab} rows")
+    return int(baseline)
+
+
 def explain_generation(
     model: nn.Module,
     tokenizer: Any,
@@ -78,6 +100,7 @@ def explain_generation(
     contrast: str | None = None,
     steps: int = 16,
     batch_size: int | None = None,
+    baseline: str | int = "unk",
 ) -> Attribution:
     """Attribute each generated token's log-probability to every earlier token (prompt and generated).
 
@@ -103,14 +126,12 @@ def explain_generation(
 
         * ``"input_x_gradient"``: ``sum_h grad_e f_g * e`` over the hidden axis
           of each source position's input embedding ``e``;
-        * ``"integrated_gradients"``: the same with the gradient averaged along
-          the straight path from zero embeddings at every source position
-          (the model adds its own position embeddings) to the input, ``steps``
-          Gauss–Legendre points; ``delta`` per generated token;
-        * ``"occlusion"``: ``f_g(x) - f_g(x with source s's embedding set to
-          zero)``, one source token at a time (zero, the baseline of IG, rather
-          than a pad/unk token, which many tokenizers lack and which carries
-          meaning of its own);
+        * ``"integrated_gradients"``: ``sum_h`` of the gradient averaged along
+          the straight path from the ``baseline`` embeddings to the input,
+          times (input − baseline) embedding, ``steps`` Gauss–Legendre points;
+          ``delta`` per generated token;
+        * ``"occlusion"``: ``f_g(x) - f_g(x with source s's embedding replaced
+          by the baseline's)``, one source token at a time;
         * ``"attention"``: the last layer's attention, heads averaged, row
           ``P + g - 1`` (the query that predicts token ``g``);
         * ``"attention_rollout"``: row ``P + g - 1`` of the attention rollout
@@ -134,6 +155,17 @@ def explain_generation(
         ``" Lyon"`` (with its space) is one token where ``"Lyon"`` may not be.
     steps : int >= 1
         Path points for ``"integrated_gradients"`` (checked for every method).
+    baseline : "unk", "zeros" or int
+        The reference of ``"integrated_gradients"`` and ``"occlusion"``: the
+        embedding of the tokenizer's unk token (its pad token where it has no
+        unk; the default, as inseq), of a given token id, or all-zero
+        embeddings (``"zeros"``). Special tokens (bos, chat markers) keep
+        their own embedding, so their share is 0 and the baseline is the
+        same template with its content blanked. Why not zeros by default:
+        Llama-type models normalise the embeddings first (RMSNorm), and a
+        near-zero embedding is scaled back up, so the score jumps within ~1%
+        of the path next to a zero baseline, which a few quadrature points
+        cannot resolve (``delta`` then shows residuals as large as the score).
     batch_size : int >= 1, optional
         Default 16. Rows per forward pass for ``"integrated_gradients"`` (path
         points) and ``"occlusion"`` (occluded copies); for the gradient methods
@@ -152,8 +184,8 @@ def explain_generation(
           generated ids; ``target`` ``(1, G)`` int64: the generated ids;
         * ``outputs`` ``(1, G)``: the explained score ``f_g = log p(token g |
           prefix)`` (minus ``log p(contrast_g | prefix)``);
-        * ``base_values`` ``(1, G)`` (integrated gradients: the score at zero
-          embeddings) and ``delta`` ``(1, G)`` (integrated gradients:
+        * ``base_values`` ``(1, G)`` (integrated gradients: the score at the
+          baseline) and ``delta`` ``(1, G)`` (integrated gradients:
           ``values.sum(-1) - (outputs - base_values)``), else None;
         * ``feature_names``: the ``S`` tokens' texts (``"".join`` reads as the
           text; leading spaces kept);
@@ -199,6 +231,7 @@ def explain_generation(
     continuation = _check_string(continuation, "continuation")
     contrast = _check_string(contrast, "contrast")
     _check_embeddings(model)
+    base_token = _baseline_token(tokenizer, model, baseline)
     prompt_ids = encode_prompt(tokenizer, prompt)
     P = len(prompt_ids)
     forced = None
@@ -242,8 +275,13 @@ def explain_generation(
         if contrast_ids is not None:
             compared = _contrast_per_token(contrast_ids, G, "generation stopped at eos after")
         ids = torch.tensor(prompt_ids + generated, dtype=torch.long, device=device)
+        special = special_flags(tokenizer, prompt_ids + list(generated))
+        base_ids = None
+        if base_token is not None:
+            base_ids = torch.where(torch.tensor(special, device=device), ids, torch.full_like(ids, base_token))
         seq = kernels.Explained(
-            model, ids, P, ids[P:], None if compared is None else torch.tensor(compared, dtype=torch.long, device=device)
+            model, ids, P, ids[P:], None if compared is None else torch.tensor(compared, dtype=torch.long, device=device),
+            base_ids,
         )
         params: dict[str, Any] = {}
         base = delta = None
@@ -253,10 +291,11 @@ def explain_generation(
         elif method == "integrated_gradients":
             values, scores, base, chunks = kernels.integrated_gradients(seq, steps, chunk)
             delta = values.sum(-1) - (scores - base)
-            params.update(steps=steps, rule="gausslegendre", batch_size=chunk, chunks=chunks)
+            params.update(steps=steps, rule="gausslegendre", batch_size=chunk, chunks=chunks,
+                          baseline="zeros" if base_token is None else base_token)
         elif method == "occlusion":
             values, scores, chunks = kernels.occlusion(seq, chunk)
-            params.update(baseline="zero embedding", batch_size=chunk, chunks=chunks)
+            params.update(baseline="zeros" if base_token is None else base_token, batch_size=chunk, chunks=chunks)
         else:
             values, scores = kernels.attention(seq, rollout=method == "attention_rollout")
             params.update(layer="last" if method == "attention" else "rollout", head_fusion="mean")
@@ -267,7 +306,7 @@ def explain_generation(
         "generated": pieces[P:],
         "generated_ids": list(generated),
         "prompt_length": P,
-        "special": special_flags(tokenizer, all_ids),
+        "special": special,
         "contrast": contrast,
         "contrast_ids": contrast_ids,
         "compared_ids": compared,
