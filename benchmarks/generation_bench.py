@@ -82,8 +82,10 @@ def inseq_model(model, tok, method: str):
 def inseq_run(im, method: str) -> np.ndarray:
     """inseq's (G, S) target-side attributions (sum over the hidden axis), NaN where undefined."""
     kwargs = {"n_steps": STEPS} if method == "integrated_gradients" else {}
+    # inseq attributes the probability by default; logprob=True (its probability step function's own
+    # argument) attributes the log-probability, as Captum's LLMGradientAttribution and ours do
     out = im.attribute(PROMPT, generation_args={"max_new_tokens": NEW_TOKENS, "do_sample": False},
-                       show_progress=False, **kwargs)
+                       show_progress=False, logprob=True, **kwargs)
     seq = out.sequence_attributions[0]
     t = seq.target_attributions  # (S_total, G, [hidden])
     t = t.float()
