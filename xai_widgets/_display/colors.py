@@ -128,3 +128,19 @@ def draw_sign(maps: list, sign: str) -> str:
     if sign == "all" and not any(bool((np.asarray(m) < 0).any()) for m in maps):
         return "positive"
     return sign
+
+
+def format_value(v: float) -> str:
+    """A colour-bar tick as formatValue in js/src/lib/scale.ts writes it: 3 significant digits.
+
+    Example
+    -------
+    >>> format_value(0.031234), format_value(12345.0), format_value(0.0)
+    ('0.0312', '1.23e4', '0')
+    """
+    if v == 0:
+        return "0"
+    a = abs(v)
+    if a >= 1e4 or a < 1e-3:
+        return f"{v:.2e}".replace("e+0", "e").replace("e-0", "e-").replace("e+", "e")
+    return f"{v:.3g}"

@@ -28,7 +28,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import WidgetTypeError, WidgetValueError, check_finite, to_numpy
-from .colors import DIVERGING, colormap, position
+from .colors import DIVERGING, colormap, format_value, position
 
 __all__ = [
     "NORMALIZE", "VIEWS", "GenerationData", "generation_data", "context_mask", "row_scales",
@@ -259,16 +259,6 @@ def source_colours(values: np.ndarray, vmax: float, cmap: str, page: Sequence[in
     return np.clip(np.floor(col * a + base * (1 - a) + 0.5), 0, 255).astype(np.uint8)
 
 
-def _format(v: float) -> str:
-    """As formatValue in js/src/lib/scale.ts: 3 significant digits."""
-    if v == 0:
-        return "0"
-    a = abs(v)
-    if a >= 1e4 or a < 1e-3:
-        return f"{v:.2e}".replace("e+0", "e").replace("e-0", "e-").replace("e+", "e")
-    return f"{v:.3g}"
-
-
 def title_of(d: GenerationData) -> str:
     """The view's title: the method and, for a contrastive explanation, the alternative."""
     t = d.method or "attribution"
@@ -341,7 +331,7 @@ def _plot_text(d: GenerationData, token: int, normalize: str, cmap: str, W: floa
     sel = d.generated[token]
     sub = f"generated token {token}: {sel!r}"
     if d.log_probs is not None:
-        sub += f" · log p = {_format(float(d.log_probs[token]))}"
+        sub += f" · log p = {format_value(float(d.log_probs[token]))}"
     ops.append(("text", pad, y + 6, sub, (0, 0, 0), normal))
     y += 22
     x, right = pad, W - pad
@@ -400,7 +390,7 @@ def _colour_bar(ax: Any, x: float, y: float, vmax: float, cmap: str, label: str,
     ax.imshow(strip, extent=(x, x + bar_w, y + 10, y), aspect="auto", interpolation="nearest")
     ax.add_patch(Rectangle((x, y), bar_w, 10, facecolor="none", edgecolor=(0.74, 0.74, 0.74), linewidth=0.8))
     for v, ha, tx in ((-vmax, "left", x), (0.0, "center", x + bar_w / 2), (vmax, "right", x + bar_w)):
-        ax.text(tx, y + 18, _format(v), color="black", fontsize=9, va="center", ha=ha)
+        ax.text(tx, y + 18, format_value(v), color="black", fontsize=9, va="center", ha=ha)
     ax.text(x + bar_w + 10, y + 5, label, color="black", fontsize=9, va="center", ha="left", parse_math=False)
 
 
@@ -428,7 +418,7 @@ def _plot_matrix(d: GenerationData, token: int, normalize: str, cmap: str, W: fl
     ax.axvline(P - 0.5, color=(0.10, 0.45, 0.91), linewidth=1.2)
     ax.set_xlabel("source token (prompt | generated)", fontsize=8)
     ax.set_ylabel("generated token", fontsize=8)
-    scale = "each row scaled to its own max |value|" if normalize == "token" else f"one scale ±{_format(float(vm[0]))}"
+    scale = "each row scaled to its own max |value|" if normalize == "token" else f"one scale ±{format_value(float(vm[0]))}"
     ax.set_title(f"{title_of(d)} · {scale}", fontsize=9)
     fig.tight_layout()
     return fig

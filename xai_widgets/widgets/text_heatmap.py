@@ -9,6 +9,7 @@ import traitlets
 
 from ..attribution import Attribution
 from .._display import FLAG_CONTINUATION, FLAG_SPECIAL, token_layout  # noqa: F401  (re-exported)
+from .._display.colors import format_value
 from . import _serialize as ser
 from ._base import XWidget
 from ._traits import (
@@ -156,17 +157,6 @@ def _bar_colour(v: float, sign: str, vmax: float, colormap: str) -> tuple[int, i
         m = min(1.0, abs(v) / vmax)
         t = m if not diverging else (0.5 - m / 2 if sign == "negative" else 0.5 + m / 2)
     return _colormap_rgb(colormap, t)
-
-
-def _format_tick(v: float) -> str:
-    """As formatValue in js/src/lib/scale.ts: 3 significant digits."""
-    if v == 0:
-        return "0"
-    a = abs(v)
-    if a >= 1e4 or a < 1e-3:
-        return f"{v:.2e}".replace("e+0", "e").replace("e-0", "e-").replace("e+", "e")
-    txt = f"{v:.3g}"
-    return txt
 
 
 def _token_rows(tokens: Any, n: int, t: int) -> list[list[str]]:
@@ -669,7 +659,7 @@ class TextHeatmap(XWidget):
             ax.add_patch(Rectangle((bx, by), bar_w, 10, facecolor="none", edgecolor=(0.74, 0.74, 0.74), linewidth=0.8))
             tick = FontProperties(size=fs - 2)
             for v, ha, tx in ((lo, "left", bx), (hi, "right", bx + bar_w)):
-                ax.text(tx, by + 17, _format_tick(v), color="black", fontproperties=tick, va="center", ha=ha)
+                ax.text(tx, by + 17, format_value(v), color="black", fontproperties=tick, va="center", ha=ha)
             if lo < 0 < hi:
                 ax.text(bx + bar_w / 2, by + 17, "0", color="black", fontproperties=tick, va="center", ha="center")
         ax.set_xlim(0, W)
