@@ -288,6 +288,37 @@ def test_occlusion_matches_brute_force(lm, baseline):
         tok.unk_token_id if tok.unk_token_id is not None else tok.pad_token_id))
 
 
+def test_prompt_sources(llama):
+    """sources="prompt": generated tokens are never occluded nor moved; IG interpolates the prompt only."""
+    model, tok = llama
+    kw = dict(continuation=" Paris . Lyon")
+    occ_all = explain_generation(model, tok, PROMPT, method="occlusion", **kw)
+    occ = explain_generation(model, tok, PROMPT, method="occlusion", sources="prompt", **kw)
+    P = occ.params["prompt_length"]
+    assert occ.params["sources"] == "prompt" and occ_all.params["sources"] == "all"
+    np.testing.assert_array_equal(occ.values[0, :, :P], occ_all.values[0, :, :P])
+    assert (occ.values[0, :, P:] == 0).all() and np.abs(occ_all.values[0, 1:, P:]).max() > 0
+    ig = explain_generation(model, tok, PROMPT, method="integrated_gradients", steps=7, sources="prompt", **kw)
+    g = 2
+    ids = torch.as_tensor(ig.data[0, : P + g])
+    emb = model.get_input_embeddings()(ids[None]).detach()
+    special = torch.as_tensor(ig.params["special"][: P + g])
+    keep = special.clone()
+    keep[P:] = True  # the generated context keeps its own tokens
+    base = model.get_input_embeddings()(torch.where(keep, ids, tok.unk_token_id)[None]).detach()
+    total = torch.zeros_like(emb)
+    for al, w in zip(*quadrature("gausslegendre", 7)):
+        x = (base + float(al) * (emb - base)).requires_grad_(True)
+        (grad,) = torch.autograd.grad(_prefix_scores(model, x, int(ig.target[0, g])).sum(), x)
+        total += float(w) * grad
+    ref = (total * (emb - base)).sum(-1)[0].double().numpy()
+    assert_rows_close(ig.values[0, g, : P + g], ref)
+    assert (ig.values[0, :, P:] == 0).all()
+    with torch.no_grad():
+        np.testing.assert_allclose(ig.base_values[0, g], float(_prefix_scores(model, base, int(ig.target[0, g]))),
+                                   rtol=1e-5)
+
+
 def _eager_twin(model, tok, kind):
     twin = (tiny_llama if kind == "llama" else tiny_gpt2)(tok, attn_implementation="eager")
     twin.load_state_dict(model.state_dict())
@@ -379,6 +410,8 @@ BAD = [
     (dict(baseline="mean"), ValueError, "baseline must be 'unk', 'zeros' or a token id"),
     (dict(baseline=1.5), TypeError, "baseline must be"),
     (dict(baseline=10**6), ValueError, "out of range"),
+    (dict(sources="generated"), ValueError, "sources must be one of"),
+    (dict(sources="prompt", method="attention"), ValueError, "sources='prompt' applies to the gradient"),
 ]
 
 

@@ -60,6 +60,9 @@ class Explained:
         The baseline sequence of integrated gradients and occlusion (a
         baseline token at every content position, special tokens kept);
         None: all-zero embeddings.
+    prompt_only : bool
+        Attribute to the prompt only: the generated tokens keep their own
+        embeddings on the path and are never occluded, and their values are 0.
     """
 
     model: nn.Module
@@ -68,6 +71,7 @@ class Explained:
     targets: torch.Tensor
     contrast: torch.Tensor | None
     base_ids: torch.Tensor | None = None
+    prompt_only: bool = False
 
     @property
     def G(self) -> int:
@@ -84,8 +88,12 @@ class Explained:
     def base_embeddings(self, emb: torch.Tensor) -> torch.Tensor:
         """The baseline's input embeddings ``(1, S-1, H)`` (zeros without ``base_ids``), detached."""
         if self.base_ids is None:
-            return torch.zeros_like(emb)
-        return self.model.get_input_embeddings()(self.base_ids[None, : self.S - 1]).detach().to(emb.dtype)
+            base = torch.zeros_like(emb)
+        else:
+            base = self.model.get_input_embeddings()(self.base_ids[None, : self.S - 1]).detach().to(emb.dtype)
+        if self.prompt_only:  # generated tokens stay themselves: no path, no share
+            base[:, self.P :] = emb[:, self.P :]
+        return base
 
     def scores(self, embeds: torch.Tensor) -> torch.Tensor:
         """``(B, G)`` scores of the rows of ``embeds`` ``(B, S-1, H)`` (differentiable)."""
@@ -109,6 +117,8 @@ class Explained:
         s = np.arange(self.S)[None, :]
         g = np.arange(self.G)[:, None]
         out[s >= self.P + g] = 0.0
+        if self.prompt_only:
+            out[:, self.P :] = 0.0
         return out
 
 
@@ -239,8 +249,8 @@ def occlusion(seq: Explained, batch_size: int) -> tuple[np.ndarray, np.ndarray, 
     """
     emb = seq.embeddings()
     base = seq.base_embeddings(emb)
-    n = seq.S - 1
-    drops = torch.empty(n, seq.G, dtype=torch.float64, device=emb.device)
+    n = seq.P if seq.prompt_only else seq.S - 1
+    drops = torch.zeros(seq.S - 1, seq.G, dtype=torch.float64, device=emb.device)
     chunks = list(chunk_ranges(n, batch_size))
     with torch.no_grad(), progress(total=n, desc="occlusion", unit="token") as bar:
         full = seq.scores(emb)[0].double()

@@ -23,6 +23,8 @@ __all__ = ["explain_generation", "GENERATION_METHODS"]
 
 #: The ``method=`` strings :func:`explain_generation` accepts.
 GENERATION_METHODS = ("input_x_gradient", "integrated_gradients", "occlusion", "attention", "attention_rollout")
+#: What ``sources=`` accepts: attribute to every earlier token, or to the prompt only.
+SOURCES = ("all", "prompt")
 
 
 def _check_string(value: Any, name: str) -> str | None:
@@ -101,6 +103,7 @@ def explain_generation(
     steps: int = 16,
     batch_size: int | None = None,
     baseline: str | int = "unk",
+    sources: str = "all",
 ) -> Attribution:
     """Attribute each generated token's log-probability to every earlier token (prompt and generated).
 
@@ -166,6 +169,14 @@ def explain_generation(
         near-zero embedding is scaled back up, so the score jumps within ~1%
         of the path next to a zero baseline, which a few quadrature points
         cannot resolve (``delta`` then shows residuals as large as the score).
+    sources : "all" or "prompt"
+        What the gradient and occlusion methods attribute to: every earlier
+        token (default), or the prompt only, the earlier generated tokens kept
+        as they are (on the integrated-gradients path and under occlusion;
+        their values are 0). ``"prompt"`` is the convention of Captum's
+        ``LLMGradientAttribution``, whose integrated gradients then agree with
+        ours token by token. The attention methods read weights and take
+        ``"all"`` only.
     batch_size : int >= 1, optional
         Default 16. Rows per forward pass for ``"integrated_gradients"`` (path
         points) and ``"occlusion"`` (occluded copies); for the gradient methods
@@ -193,7 +204,7 @@ def explain_generation(
           ``prompt_length`` (P), ``special`` (S bools: bos/eos/pad/unk and chat
           markers), ``contrast``, ``contrast_ids`` (the contrast's tokens) and
           ``compared_ids`` (the G ids compared at each position), or None,
-          ``continuation``, ``stopped_at_eos``, and ``steps``,
+          ``continuation``, ``stopped_at_eos``, ``sources``, and ``steps``,
           ``rule``, ``batch_size``, ``chunks`` where they apply.
 
     Notes
@@ -232,6 +243,12 @@ def explain_generation(
     contrast = _check_string(contrast, "contrast")
     _check_embeddings(model)
     base_token = _baseline_token(tokenizer, model, baseline)
+    sources = check_choice(sources, "sources", SOURCES)
+    if sources == "prompt" and method in ("attention", "attention_rollout"):
+        raise ValueError(
+            f"sources='prompt' applies to the gradient and occlusion methods; method={method!r} reads attention "
+            "weights as they are: use sources='all'"
+        )
     prompt_ids = encode_prompt(tokenizer, prompt)
     P = len(prompt_ids)
     forced = None
@@ -281,7 +298,7 @@ def explain_generation(
             base_ids = torch.where(torch.tensor(special, device=device), ids, torch.full_like(ids, base_token))
         seq = kernels.Explained(
             model, ids, P, ids[P:], None if compared is None else torch.tensor(compared, dtype=torch.long, device=device),
-            base_ids,
+            base_ids, prompt_only=sources == "prompt",
         )
         params: dict[str, Any] = {}
         base = delta = None
@@ -312,6 +329,7 @@ def explain_generation(
         "compared_ids": compared,
         "continuation": continuation,
         "stopped_at_eos": bool(stopped),
+        "sources": sources,
         **params,
     }
     row = lambda x: None if x is None else np.asarray(x, dtype=np.float64)[None]  # noqa: E731
