@@ -3,7 +3,7 @@
 EfficientNet-Lite0, 4 photos (chelsea, coffee, rocket, astronaut) x 3
 baselines (zero, a Gaussian-blurred copy, a uniform grey image), each photo's
 top class. Per case, interleaved: ``xw.integrated_gradients`` with the
-explorer's setting (the default method, ``STEPS`` points) and Captum's
+explorer's setting (its method table: ``method="adaptive"``, 64 points) and Captum's
 ``IntegratedGradients`` with 64 Gauss–Legendre steps (both ``batch_size`` 16).
 
 The residual is ``|sum(values) - (f(x) - f(b))| / |f(x) - f(b)|`` with
@@ -20,8 +20,8 @@ check uses Captum's 64-step map instead and says so).
 
 Environment: ``XW_BENCH_CASES`` (how many of the 12 cases, default all),
 ``XW_BENCH_ONLY`` (named cases instead, e.g. ``rocket/blur,coffee/grey``),
-``XW_BENCH_REFERENCE`` (default 0), ``XW_IG_STEPS`` (default: the explorer's),
-``XW_IG_METHOD`` (default: the kernel's default).
+``XW_BENCH_REFERENCE`` (default 0), ``XW_IG_STEPS`` and ``XW_IG_METHOD``
+(default: the explorer's, ``registry.defaults("integrated_gradients")``).
 """
 from __future__ import annotations
 
@@ -54,16 +54,13 @@ def _baseline(kind: str, x: torch.Tensor) -> torch.Tensor:
     return demo.preprocess(grey)
 
 
-def _explorer_steps() -> int:
-    """The ``steps`` the explorer starts integrated gradients with (its method table), else the kernel's default."""
-    try:
-        from xai_widgets.explain import registry
+def _explorer_setting() -> tuple[int, str]:
+    """The ``steps`` and ``method`` the explorer starts integrated gradients with (its method table)."""
+    from xai_widgets.explain import registry
+    from xai_widgets.explain.integrated import DEFAULT_METHOD
 
-        return int(registry.defaults("integrated_gradients")["steps"])
-    except Exception:  # noqa: BLE001 - no explorer in this checkout
-        from xai_widgets.explain.integrated import DEFAULT_STEPS
-
-        return DEFAULT_STEPS
+    d = registry.defaults("integrated_gradients")
+    return int(d["steps"]), str(d.get("method", DEFAULT_METHOD))
 
 
 def main() -> int:
@@ -71,14 +68,13 @@ def main() -> int:
 
     import xai_widgets as xw
     from xai_widgets import demo
-    from xai_widgets.explain.integrated import DEFAULT_METHOD
-
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
-    steps = int(os.environ.get("XW_IG_STEPS", _explorer_steps()))
+    steps0, method0 = _explorer_setting()
+    steps = int(os.environ.get("XW_IG_STEPS", steps0))
     n_cases = int(os.environ.get("XW_BENCH_CASES", "12"))
     n_ref = int(os.environ.get("XW_BENCH_REFERENCE", "0"))
-    method_kw = {"method": os.environ["XW_IG_METHOD"]} if os.environ.get("XW_IG_METHOD") else {}
-    method = method_kw.get("method", DEFAULT_METHOD)
+    method = os.environ.get("XW_IG_METHOD") or method0
+    method_kw = {"method": method}
     model = demo.efficientnet_lite0().eval()
     ig = ca.IntegratedGradients(model)
     cases = [(p, b) for p in PHOTOS for b in BASELINES][:n_cases]

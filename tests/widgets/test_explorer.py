@@ -1,6 +1,7 @@
 """Explorer: synchronous status on assignment, results equal to the kernels, cache, cancel, errors, close."""
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
 import threading
@@ -80,7 +81,7 @@ def test_results_equal_the_kernel_called_directly(cnn, method, params):
     assert e.status == "done", e.error
     x1, bg = x[1:2], torch.zeros(1, 3, 16, 16)
     ref = {
-        "integrated_gradients": lambda: X.integrated_gradients(model, x1, 2, steps=8),
+        "integrated_gradients": lambda: X.integrated_gradients(model, x1, 2, steps=8, method="adaptive"),  # the explorer's rule
         "smoothgrad": lambda: X.smoothgrad(model, x1, 2, samples=4, noise=0.2),
         "grad_cam": lambda: X.grad_cam(model, x1, 2, plus_plus=True),
         "occlusion": lambda: X.occlusion(model, x1, 2, window=(3, 4, 4), stride=(3, 2, 2)),
@@ -130,7 +131,9 @@ def test_unknown_method_or_param_is_a_valueerror_at_assignment(cnn):
         e.target = 5
     with pytest.raises(ValueError, match="sample must be"):
         e.sample = 3
-    assert e.method == "integrated_gradients" and e.params == {"steps": 32}
+    with pytest.raises(ValueError, match="must be one of"):
+        e.params = {"method": "simpson"}
+    assert e.method == "integrated_gradients" and e.params == {"steps": 64, "method": "adaptive"}
     with pytest.raises(TypeError, match="unexpected keyword"):
         Explorer(model, x, colour="red")
     e.close()
@@ -345,7 +348,9 @@ def test_trust_checks_equal_the_functions_called_directly(cnn):
         np.testing.assert_allclose(t[kind].curve, ref.curve, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(t[kind].random_auc, ref.random_auc, rtol=1e-5, atol=1e-6)
         assert e._trust[kind]["auc"] == pytest.approx(float(ref.auc[0]), rel=1e-5)
-    ref = X.sanity_check(model, x[1:2], "integrated_gradients", target=2, steps=16)
+    assert e.params == {"steps": 16, "method": "adaptive"}  # the explorer's rule, bound to the kernel for the check
+    ig = functools.partial(X.integrated_gradients, method="adaptive")
+    ref = X.sanity_check(model, x[1:2], ig, target=2, steps=16)
     np.testing.assert_allclose(t["sanity"].rank_correlation, ref.rank_correlation, atol=1e-6)
     assert e._trust["sanity"]["passed"] == bool(ref.passed)
     # the curves reach the browser as float32 bytes: deletion, its random reference, insertion, its reference

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from ..attribution import Attribution
+from ._cancel import check_cancelled
 from ._core import (
     Target,
     as_batches,
@@ -374,6 +375,7 @@ class Engine:
         out = []
         with torch.no_grad():
             for a, b in chunk_ranges(m, chunk):
+                check_cancelled()  # probes tick no bar: a cancelled run stops between their chunks too
                 r = rows[a:b]
                 part = tuple(p[a:b] for p in pts)
                 if self.tap is None:
