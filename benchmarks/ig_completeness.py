@@ -57,10 +57,9 @@ def _baseline(kind: str, x: torch.Tensor) -> torch.Tensor:
 def _explorer_setting() -> tuple[int, str]:
     """The ``steps`` and ``method`` the explorer starts integrated gradients with (its method table)."""
     from xai_widgets.explain import registry
-    from xai_widgets.explain.integrated import DEFAULT_METHOD
 
     d = registry.defaults("integrated_gradients")
-    return int(d["steps"]), str(d.get("method", DEFAULT_METHOD))
+    return int(d["steps"]), str(d["method"])
 
 
 def main() -> int:

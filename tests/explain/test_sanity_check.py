@@ -146,6 +146,19 @@ def test_randomisation_is_cumulative_seeded_and_on_a_copy(cnn, images):
     assert not np.array_equal(a.rank_correlation, c.rank_correlation)
 
 
+def test_a_kernels_own_method_argument_passes_through(cnn, images):
+    """model, inputs and method are positional only: integrated gradients' ``method=`` reaches the kernel."""
+    rule = xw.sanity_check(cnn, images, "integrated_gradients", method="riemann_left", steps=3, seed=1, keep_maps=True)
+
+    def left(model, x, target=None, **kw):
+        return xw.integrated_gradients(model, x, target, method="riemann_left", **kw)
+
+    ref = xw.sanity_check(cnn, images, left, steps=3, seed=1, keep_maps=True)
+    np.testing.assert_array_equal(rule.maps, ref.maps)
+    gl = xw.sanity_check(cnn, images, "integrated_gradients", steps=3, seed=1, keep_maps=True)
+    assert not np.array_equal(rule.maps, gl.maps)
+
+
 def test_layer_argument_given_as_a_user_submodule_refers_to_the_copy(cnn, images):
     before = snapshot(cnn)
     res = xw.sanity_check(cnn, images, "grad_cam", layer=cnn.c2, layers=[cnn.fc, "c2"])

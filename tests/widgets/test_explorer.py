@@ -1,7 +1,6 @@
 """Explorer: synchronous status on assignment, results equal to the kernels, cache, cancel, errors, close."""
 from __future__ import annotations
 
-import functools
 import subprocess
 import sys
 import threading
@@ -348,9 +347,8 @@ def test_trust_checks_equal_the_functions_called_directly(cnn):
         np.testing.assert_allclose(t[kind].curve, ref.curve, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(t[kind].random_auc, ref.random_auc, rtol=1e-5, atol=1e-6)
         assert e._trust[kind]["auc"] == pytest.approx(float(ref.auc[0]), rel=1e-5)
-    assert e.params == {"steps": 16, "method": "adaptive"}  # the explorer's rule, bound to the kernel for the check
-    ig = functools.partial(X.integrated_gradients, method="adaptive")
-    ref = X.sanity_check(model, x[1:2], ig, target=2, steps=16)
+    assert e.params == {"steps": 16, "method": "adaptive"}  # the explorer's rule reaches the kernel through the check
+    ref = X.sanity_check(model, x[1:2], "integrated_gradients", target=2, steps=16, method="adaptive")
     np.testing.assert_allclose(t["sanity"].rank_correlation, ref.rank_correlation, atol=1e-6)
     assert e._trust["sanity"]["passed"] == bool(ref.passed)
     # the curves reach the browser as float32 bytes: deletion, its random reference, insertion, its reference

@@ -21,12 +21,10 @@ from .distributed import check_client
 from ._core import OutputFn, Target, check_positive_int, model_as_found
 from ._engine import Engine, Inputs, Parts, Result, check_bool, check_choice, finish, pick, widest
 from ._progress import progress
-from .quadrature import QUADRATURE_RULES, AdaptiveSimpson, quadrature
+from .quadrature import IG_METHODS, AdaptiveSimpson, quadrature
 
 __all__ = ["integrated_gradients", "IG_METHODS", "DEFAULT_METHOD", "DEFAULT_STEPS"]
 
-#: Every ``method=`` integrated gradients accepts: the fixed rules and ``"adaptive"``.
-IG_METHODS = QUADRATURE_RULES + ("adaptive",)
 DEFAULT_METHOD = "gausslegendre"
 DEFAULT_STEPS = 50
 #: ``method="adaptive"`` keeps every point's gradient until the row's rule is final: rows

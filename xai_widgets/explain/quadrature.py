@@ -28,10 +28,12 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["QUADRATURE_RULES", "DEGREE", "quadrature", "simpson_weights", "AdaptiveSimpson"]
+__all__ = ["QUADRATURE_RULES", "IG_METHODS", "DEGREE", "quadrature", "simpson_weights", "AdaptiveSimpson"]
 
 #: Fixed integration rules (Captum's names), see :func:`quadrature`.
 QUADRATURE_RULES = ("gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle")
+#: Every ``method=`` integrated gradients accepts: the fixed rules and ``"adaptive"`` (:class:`AdaptiveSimpson`).
+IG_METHODS = QUADRATURE_RULES + ("adaptive",)
 
 
 def DEGREE(method: str, steps: int) -> int:  # noqa: N802 - a table, read like a constant

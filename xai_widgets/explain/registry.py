@@ -41,7 +41,7 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from .quadrature import QUADRATURE_RULES
+from .quadrature import IG_METHODS
 
 __all__ = ["Param", "Method", "METHODS", "get", "names", "methods_for", "validate_params", "defaults"]
 
@@ -199,11 +199,6 @@ class Method:
 
 
 _SAMPLES_MAX = 100_000
-#: Integrated gradients' ``method=`` values (``integrated.IG_METHODS``, without importing torch). The explorer
-#: starts with ``"adaptive"`` at 64 points: about the time of Captum's 64-step Gauss-Legendre rule on a CNN (the
-#: engine's channels-last passes pay for its forward-only probes), with a far smaller completeness residual
-#: (benchmarks/ig_completeness.py).
-IG_RULES = QUADRATURE_RULES + ("adaptive",)
 
 METHODS: dict[str, Method] = {m.name: m for m in (
     Method("saliency", "Saliency", ("image", "text", "tabular"),
@@ -213,7 +208,9 @@ METHODS: dict[str, Method] = {m.name: m for m in (
            description="gradient times the input"),
     Method("integrated_gradients", "Integrated gradients", ("image", "text", "tabular"),
            (Param("steps", "int", 64, 1, 256, label="steps"),
-            Param("method", "choice", "adaptive", choices=IG_RULES, label="rule")),
+            # "adaptive" at 64 points: about the time of Captum's 64-step Gauss-Legendre rule on a CNN (the engine's
+            # channels-last passes pay for its forward-only probes), far smaller residual (benchmarks/ig_completeness.py)
+            Param("method", "choice", "adaptive", choices=IG_METHODS, label="rule")),
            description="gradients averaged along a path from a zero baseline"),
     Method("smoothgrad", "SmoothGrad", ("image", "text", "tabular"),
            (Param("samples", "int", 16, 1, 1024, label="samples"),

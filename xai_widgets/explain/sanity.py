@@ -307,6 +307,7 @@ def sanity_check(
     model: nn.Module,
     inputs: Any,
     method: Method,
+    /,
     *,
     target: Target = None,
     layers: Sequence[str | nn.Module] | None = None,
@@ -355,8 +356,10 @@ def sanity_check(
         Keep every stage's map in ``maps`` (``(L, N, ...)``).
     **params
         Passed to the method at every stage (``layer=``, ``steps=``,
-        ``background=``, ``output=``, ``forward_kwargs=`` ...). A submodule
-        of ``model`` is replaced by the copy's module of the same name.
+        ``background=``, ``output=``, ``forward_kwargs=`` ...; ``model``,
+        ``inputs`` and ``method`` are positional only, so a kernel's own
+        ``method=`` passes through too). A submodule of ``model`` is
+        replaced by the copy's module of the same name.
 
     Returns
     -------

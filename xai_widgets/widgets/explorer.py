@@ -26,7 +26,6 @@ a plain Python script (:meth:`Explorer.wait` blocks until a run ends).
 """
 from __future__ import annotations
 
-import functools
 import math
 import threading
 import time
@@ -106,16 +105,6 @@ class _Job:
         self.event = threading.Event()
         self.thread: threading.Thread | None = None
         self.trust = trust  # None, or the checks asked for: ("faithfulness",) or ("faithfulness", "sanity")
-
-
-def _bound(fn: Any, **fixed: Any) -> Any:
-    """``fn`` with keyword arguments ``fixed`` bound, keeping its name (the sanity verdict names the kernel)."""
-
-    @functools.wraps(fn)
-    def kernel(*args: Any, **kwargs: Any) -> Any:
-        return fn(*args, **fixed, **kwargs)
-
-    return kernel
 
 
 class Explorer(XWidget):
@@ -876,10 +865,7 @@ class Explorer(XWidget):
             skw = {k: v for k, v in kw.items() if k not in ("target", "progress")}
             if key[2] in ("kernel_shap", "gradient_shap", "deep_shap", "exact_shap", "permutation_shap"):
                 skw["background"] = args[2]
-            kernel: Any = key[2]
-            if "method" in skw:  # a kernel argument named like sanity_check's own: bind it to the kernel
-                kernel = _bound(registry.get(key[2]).fn, method=skw.pop("method"))
-            out["sanity"] = sanity_check(self._model, x, kernel, target=target, **skw)
+            out["sanity"] = sanity_check(self._model, x, key[2], target=target, **skw)
         return out
 
     def _push_trust(self, key: tuple) -> None:
