@@ -52,6 +52,16 @@ def hand_ixg(model, ids, P, targets=None, contrast=None):
     return out
 
 
+def hand_ig(model, emb, base, target, steps):
+    """Gauss-Legendre integrated gradients of log p(target | prefix) from ``base`` to ``emb`` (1, T, H), summed over H."""
+    total = torch.zeros_like(emb)
+    for al, w in zip(*quadrature("gausslegendre", steps)):
+        x = (base + float(al) * (emb - base)).requires_grad_(True)
+        (grad,) = torch.autograd.grad(_prefix_scores(model, x, target).sum(), x)
+        total += float(w) * grad
+    return (total * (emb - base)).sum(-1)[0].double().numpy()
+
+
 def assert_rows_close(actual, expected, rtol=1e-5):
     """Equal to ``rtol`` of each row's largest magnitude (a relative bound that tolerates exact zeros)."""
     scale = np.abs(expected).max(axis=-1, keepdims=True)
@@ -168,14 +178,7 @@ def test_integrated_gradients_equals_hand_built(llama, state_check, baseline):
     g = 2
     ids = torch.as_tensor(a.data[0, : P + g])
     emb, base_emb = _base_embeddings(model, tok, a, ids, baseline)
-    alphas, weights = quadrature("gausslegendre", 7)
-    total = torch.zeros_like(emb)
-    for al, w in zip(alphas, weights):
-        x = (base_emb + float(al) * (emb - base_emb)).requires_grad_(True)
-        (grad,) = torch.autograd.grad(_prefix_scores(model, x, int(a.target[0, g])).sum(), x)
-        total += float(w) * grad
-    ref = (total * (emb - base_emb)).sum(-1)[0].double().numpy()
-    assert_rows_close(a.values[0, g, : P + g], ref)
+    assert_rows_close(a.values[0, g, : P + g], hand_ig(model, emb, base_emb, int(a.target[0, g]), 7))
     if baseline == "unk":  # special tokens (the bos here) keep their embedding: no share
         special = np.asarray(a.params["special"])
         assert special[:P].any() and (a.values[0][:, special] == 0).all()
@@ -306,13 +309,7 @@ def test_prompt_sources(llama):
     keep = special.clone()
     keep[P:] = True  # the generated context keeps its own tokens
     base = model.get_input_embeddings()(torch.where(keep, ids, tok.unk_token_id)[None]).detach()
-    total = torch.zeros_like(emb)
-    for al, w in zip(*quadrature("gausslegendre", 7)):
-        x = (base + float(al) * (emb - base)).requires_grad_(True)
-        (grad,) = torch.autograd.grad(_prefix_scores(model, x, int(ig.target[0, g])).sum(), x)
-        total += float(w) * grad
-    ref = (total * (emb - base)).sum(-1)[0].double().numpy()
-    assert_rows_close(ig.values[0, g, : P + g], ref)
+    assert_rows_close(ig.values[0, g, : P + g], hand_ig(model, emb, base, int(ig.target[0, g]), 7))
     assert (ig.values[0, :, P:] == 0).all()
     with torch.no_grad():
         np.testing.assert_allclose(ig.base_values[0, g], float(_prefix_scores(model, base, int(ig.target[0, g]))),
